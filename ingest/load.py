@@ -1,0 +1,316 @@
+"""Load `kb/` into typed documents: the service scope (the case taxonomy), policy
+documents, FAQs (YAML, CSV, XLSX), playbooks and the lexicon."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from pathlib import Path
+
+from ingest.read import decode, parse_csv, parse_xlsx, parse_yaml, read_bytes
+from kefu.errors import ValidationError
+from kefu.types import FAQ, Case, Passage, Playbook, PlaybookItem
+
+SCOPE_FILE = "service_scope.md"
+FAQ_SUFFIXES = {".yaml", ".yml", ".csv", ".xlsx"}
+_CATEGORY = re.compile(r"^([一二三四五六七八九十]+)、\s*(.+)$")
+_ITEM = re.compile(r"^(\d+)[.、]\s*(.+)$")
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*$")
+_FAQ_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_YES = {"true", "yes", "1", "是", "y"}
+_NO = {"false", "no", "0", "否", "n", ""}
+
+
+def kb_files(kb_dir: Path) -> list[Path]:
+    """Every file ingest reads, sorted; editors' temp and hidden files are skipped."""
+    if not (kb_dir / SCOPE_FILE).is_file():
+        raise ValidationError(str(kb_dir), f"not a knowledge base: {SCOPE_FILE} is missing")
+    found = [kb_dir / SCOPE_FILE]
+    for sub, suffixes in (("docs", {".md"}), ("faqs", FAQ_SUFFIXES), ("playbooks", {".yaml", ".yml"}), ("dict", {".txt"})):
+        folder = kb_dir / sub
+        if not folder.is_dir():
+            continue
+        for p in sorted(folder.iterdir()):
+            if p.name.startswith((".", "~$")) or p.is_dir():
+                continue
+            if p.suffix.lower() not in suffixes:
+                raise ValidationError(f"{sub}/{p.name}", f"unsupported file type in {sub}/: use {', '.join(sorted(suffixes))}")
+            found.append(p)
+    return found
+
+
+def file_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- Markdown: the service scope and policy documents -------------------------------------
+
+
+def _blocks(text: str):
+    """Yield (kind, line, level_or_number, text) for headings, numbered items and paragraphs."""
+    para: list[str] = []
+    para_line = 0
+    in_front = False
+    for i, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if i == 1 and line == "---":
+            in_front = True
+            continue
+        if in_front:
+            in_front = line != "---"
+            continue
+        m_head, m_item = _HEADING.match(line), _ITEM.match(line)
+        if not line or m_head or m_item:
+            if para:
+                yield "para", para_line, 0, "".join(para)
+                para = []
+        if m_head:
+            yield "heading", i, len(m_head.group(1)), m_head.group(2).strip()
+        elif m_item:
+            yield "item", i, int(m_item.group(1)), m_item.group(2).strip()
+        elif line:
+            if not para:
+                para_line = i
+            para.append(line)
+    if para:
+        yield "para", para_line, 0, "".join(para)
+
+
+def load_scope(text: str, rel: str) -> tuple[list[str], list[Case], list[Passage]]:
+    """The service scope: `##` headings "一、…" are categories, their numbered items are
+    cases ("3. 包裹丢失或损毁:说明"); other paragraphs are citable too."""
+    categories: list[str] = []
+    cases: list[Case] = []
+    passages: list[Passage] = []
+    heading, category, cat_no = "", None, 0
+    extra = 0
+    for kind, line, num, body in _blocks(text):
+        if kind == "heading":
+            if num == 1:
+                continue
+            heading = body
+            m = _CATEGORY.match(body)
+            if m and num == 2:
+                cat_no += 1
+                category = m.group(2).strip()
+                if category in categories:
+                    raise ValidationError(rel, f"category '{category}' appears twice", line)
+                categories.append(category)
+            else:
+                category = None
+                extra += 1
+            continue
+        if kind == "item" and category is not None:
+            parts = re.split(r"[:：]", body, maxsplit=1)
+            if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+                raise ValidationError(rel, "a case item must read 'N. 标题:说明'", line)
+            title = parts[0].strip()
+            if any(c.title == title for c in cases):
+                raise ValidationError(rel, f"case title '{title}' appears twice", line)
+            pid = f"scope:{cat_no}.{num}"
+            if any(p.id == pid for p in passages):
+                raise ValidationError(rel, f"item number {num} repeats under '{heading}'", line)
+            cases.append(Case(title, category, pid))
+            passages.append(Passage(pid, rel, f"{heading} > {num}.{title}", body, title, category, line))
+            continue
+        if category is not None:
+            pid = f"scope:{cat_no}"
+        elif not heading:
+            pid = "scope:intro"
+        else:
+            pid = "scope:outro" if heading == "结语" else f"scope:x{extra}"
+        prev = next((p for p in passages if p.id == pid), None)
+        if prev is not None:
+            passages[passages.index(prev)] = Passage(pid, rel, prev.section, prev.text + body, prev.case, prev.category, prev.line)
+        else:
+            passages.append(Passage(pid, rel, heading or "开篇", body, None, category, line))
+    if not cases:
+        raise ValidationError(rel, "no cases found: categories must be '## 一、名称' headings with numbered items '1. 标题:说明'")
+    return categories, cases, passages
+
+
+def load_doc(text: str, rel: str, front: dict) -> list[Passage]:
+    """A policy document: each heading's paragraphs form one passage `doc:<stem>.<k>`."""
+    stem = Path(rel).stem
+    passages: list[Passage] = []
+    path: list[str] = []
+    for kind, line, num, body in _blocks(text):
+        if kind == "heading":
+            path = [*path[: num - 1], body]
+            continue
+        if kind == "item":
+            body = f"{num}. {body}"
+        section = " > ".join(p for p in path if p) or stem
+        if passages and passages[-1].section == section:
+            last = passages[-1]
+            passages[-1] = Passage(last.id, rel, section, last.text + "\n" + body, last.case, last.category, last.line)
+        else:
+            passages.append(Passage(f"doc:{stem}.{len(passages) + 1}", rel, section, body, front.get("case"), front.get("category"), line))
+    if not passages:
+        raise ValidationError(rel, "document has no text")
+    return passages
+
+
+def front_matter(text: str, rel: str) -> dict:
+    if not text.startswith("---"):
+        return {}
+    end = text.find("\n---", 3)
+    if end < 0:
+        raise ValidationError(rel, "front matter opened with '---' is never closed", 1)
+    data = parse_yaml(text[3:end], rel) or {}
+    if not isinstance(data, dict):
+        raise ValidationError(rel, "front matter must be a mapping of key: value", 1)
+    data.pop("__line__", None)
+    data.pop("__key_lines__", None)
+    return data
+
+
+# --- FAQs ----------------------------------------------------------------------------------
+
+
+def _str(row: dict, key: str, rel: str, required: bool = True) -> str:
+    value = row.get(key)
+    if isinstance(value, dt.date):
+        value = value.isoformat()
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ValidationError(rel, f"FAQ field '{key}' is missing or empty", row.get("__line__"))
+        return ""
+    if not isinstance(value, (str, int, float)):
+        raise ValidationError(rel, f"FAQ field '{key}' must be text", row.get("__line__"))
+    return str(value).strip()
+
+
+def load_faq_rows(path: Path, rel: str, max_bytes: int) -> list[FAQ]:
+    data = read_bytes(path, rel, max_bytes)
+    suffix = path.suffix.lower()
+    if suffix == ".xlsx":
+        rows = parse_xlsx(data, rel)
+    elif suffix == ".csv":
+        rows = parse_csv(decode(data, rel), rel)
+    else:
+        rows = parse_yaml(decode(data, rel), rel)
+        if not isinstance(rows, list):
+            raise ValidationError(rel, "an FAQ YAML file must be a list of entries ('- id: ...')", 1)
+    return [faq_from_row(row, rel) for row in rows]
+
+
+def faq_from_row(row, rel: str) -> FAQ:
+    if not isinstance(row, dict):
+        raise ValidationError(rel, "each FAQ entry must be a mapping with id, question, answer, ...")
+    line = row.get("__line__", 0)
+    unknown = set(row) - {"id", "question", "variants", "answer", "case", "category", "effective_date", "source", "sample", "__line__", "__key_lines__"}
+    if unknown:
+        raise ValidationError(rel, f"unknown FAQ field(s): {', '.join(sorted(unknown))}", line)
+    fid = _str(row, "id", rel)
+    if not _FAQ_ID.match(fid):
+        raise ValidationError(rel, f"FAQ id '{fid}' must be letters, digits, '-' or '_' (e.g. LOG-003)", line)
+    variants = row.get("variants") or []
+    if isinstance(variants, str):
+        variants = [v.strip() for v in variants.split("|")]
+    if not isinstance(variants, list) or not all(isinstance(v, str) for v in variants):
+        raise ValidationError(rel, f"FAQ {fid}: 'variants' must be a list of questions", line)
+    date = _str(row, "effective_date", rel)
+    if not _DATE.match(date):
+        raise ValidationError(rel, f"FAQ {fid}: effective_date '{date}' must be YYYY-MM-DD", line)
+    try:
+        dt.date.fromisoformat(date)
+    except ValueError:
+        raise ValidationError(rel, f"FAQ {fid}: effective_date '{date}' is not a real date", line) from None
+    sample = row.get("sample", False)
+    if not isinstance(sample, bool):
+        flag = str(sample).strip().lower()
+        if flag not in _YES | _NO:
+            raise ValidationError(rel, f"FAQ {fid}: sample must be true/false (是/否), not '{sample}'", line)
+        sample = flag in _YES
+    return FAQ(
+        id=fid, question=_str(row, "question", rel), variants=tuple(v for v in variants if v.strip()),
+        answer=_str(row, "answer", rel), case=_str(row, "case", rel, required=False) or None,
+        category=_str(row, "category", rel), effective_date=date, source_ref=_str(row, "source", rel),
+        sample=sample, file=rel, line=line,
+    )
+
+
+# --- Playbooks -------------------------------------------------------------------------------
+
+_PB_LISTS = ("preconditions", "verify", "steps", "self_service", "escalate")
+
+
+def load_playbook(text: str, rel: str) -> Playbook:
+    d = parse_yaml(text, rel)
+    if not isinstance(d, dict):
+        raise ValidationError(rel, "a playbook must be a mapping (case:, category:, steps: ...)", 1)
+    line = d.get("__line__", 1)
+    missing = [k for k in ("case", "category", "summary", "team", *_PB_LISTS, "have_ready") if not d.get(k)]
+    if missing:
+        raise ValidationError(rel, f"playbook is missing or has empty: {', '.join(missing)}", line)
+
+    def items(key: str) -> tuple[PlaybookItem, ...]:
+        raw = d[key]
+        if not isinstance(raw, list):
+            raise ValidationError(rel, f"'{key}' must be a list", line)
+        out = []
+        for it in raw:
+            if not isinstance(it, dict):
+                raise ValidationError(rel, f"each '{key}' item needs 'text' (or 'when') and 'cites'", line)
+            it_line = it.get("__line__", line)
+            body = it.get("when") if key == "escalate" else it.get("text")
+            cites = it.get("cites")
+            if isinstance(cites, str):
+                cites = [c.strip() for c in re.split(r"[,，\s]+", cites) if c.strip()]
+            if not isinstance(body, str) or not body.strip():
+                raise ValidationError(rel, f"a '{key}' item has no {'when' if key == 'escalate' else 'text'}", it_line)
+            if not cites or not isinstance(cites, list):
+                raise ValidationError(rel, f"a '{key}' item cites no passage: add cites: [scope:N.M] or [faq:ID]", it_line)
+            cite_line = it.get("__key_lines__", {}).get("cites", it_line)
+            out.append(PlaybookItem(body.strip(), tuple(str(c) for c in cites), cite_line, str(it.get("to", "")).strip()))
+        return tuple(out)
+
+    def strings(key: str) -> tuple[str, ...]:
+        raw = d.get(key) or []
+        if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
+            raise ValidationError(rel, f"'{key}' must be a list of text items", line)
+        return tuple(s.strip() for s in raw)
+
+    return Playbook(
+        case=str(d["case"]).strip(), category=str(d["category"]).strip(), summary=str(d["summary"]).strip(),
+        team=str(d["team"]).strip(), preconditions=items("preconditions"), verify=items("verify"),
+        steps=items("steps"), self_service=items("self_service"), have_ready=strings("have_ready"),
+        escalate=items("escalate"), internal_notes=strings("internal_notes"), file=rel,
+        always_escalate=str(d.get("always_escalate") or "").strip(),
+    )
+
+
+# --- Lexicon ---------------------------------------------------------------------------------
+
+
+def load_words(text: str) -> list[str]:
+    """jieba user-dict format: one word per line, optional frequency and tag; '#' comments."""
+    return [line.split()[0] for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def load_synonyms(text: str) -> list[tuple[str, ...]]:
+    """One group per line, separated by spaces, commas or '、'; the first word is canonical."""
+    groups = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        group = tuple(w for w in re.split(r"[\s,，、]+", line.strip()) if w)
+        if len(group) >= 2:
+            groups.append(group)
+    return groups
+
+
+def load_escalation(text: str, rel: str) -> list[tuple[str, str]]:
+    """Trigger words that call for a human: one 'word reason' pair per line."""
+    pairs = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2:
+            raise ValidationError(rel, "each line must be '触发词 原因'", i)
+        pairs.append((parts[0], parts[1].strip()))
+    return pairs

@@ -1,0 +1,127 @@
+"""Read KB files safely: size, encoding and syntax problems become one-line errors
+that name the file and, where there is one, the line."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import yaml
+
+from kefu.errors import ValidationError
+
+
+def read_bytes(path: Path, rel: str, max_bytes: int) -> bytes:
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ValidationError(rel, f"file is {size:,} bytes, over the {max_bytes:,}-byte limit (KEFU_MAX_FILE_BYTES); split it into smaller files")
+    data = path.read_bytes()
+    if not data.strip():
+        raise ValidationError(rel, "file is empty")
+    return data
+
+
+def decode(data: bytes, rel: str) -> str:
+    """UTF-8 only. A GBK file is the usual mistake from Windows editors: say so and how to convert."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        hint = "convert it to UTF-8 (for example: iconv -f GBK -t UTF-8 in.md > out.md, or save as 'UTF-8' in your editor)"
+        for enc in ("gb18030", "big5"):
+            try:
+                data.decode(enc)
+            except UnicodeDecodeError:
+                continue
+            name = "GBK" if enc == "gb18030" else "Big5"
+            raise ValidationError(rel, f"file is not UTF-8; it looks {name}-encoded: {hint}", line) from None
+        raise ValidationError(rel, f"file is not valid UTF-8 (byte {e.start}): {hint}", line) from None
+    if "\x00" in text:
+        raise ValidationError(rel, "file contains NUL bytes: it is binary, not text")
+    if not text.strip():
+        raise ValidationError(rel, "file is empty")
+    return text
+
+
+def read_text(path: Path, rel: str, max_bytes: int) -> str:
+    return decode(read_bytes(path, rel, max_bytes), rel)
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that records each mapping's 1-based line under `__line__` and each key's
+    line under `__key_lines__`, so errors can point at the offending line."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    mapping = yaml.SafeLoader.construct_mapping(loader, node, deep=True)
+    mapping["__line__"] = node.start_mark.line + 1
+    mapping["__key_lines__"] = {getattr(k, "value", None): k.start_mark.line + 1 for k, _ in node.value}
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# Dates stay text: validation checks them and reports the line, instead of a crash here.
+_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+
+
+def parse_yaml(text: str, rel: str):
+    try:
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        raise ValidationError(rel, f"malformed YAML: {e.problem or e}", line) from None
+    except (yaml.YAMLError, ValueError, TypeError) as e:
+        raise ValidationError(rel, f"malformed YAML: {e}") from None
+
+
+def parse_csv(text: str, rel: str) -> list[dict]:
+    """Rows as dicts with `__line__`; a row with more cells than the header is an error."""
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        rows = list(reader)
+    except csv.Error as e:
+        raise ValidationError(rel, f"malformed CSV: {e}") from None
+    return _rows_to_dicts(rows, rel, first_line=1)
+
+
+def parse_xlsx(data: bytes, rel: str) -> list[dict]:
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
+        raise ValidationError(rel, f"malformed XLSX (is it really an .xlsx workbook?): {e}") from None
+    ws = wb.worksheets[0]
+    rows = [["" if v is None else str(v) for v in row] for row in ws.iter_rows(values_only=True)]
+    wb.close()
+    return _rows_to_dicts(rows, rel, first_line=1)
+
+
+def _rows_to_dicts(rows: list[list[str]], rel: str, first_line: int) -> list[dict]:
+    while rows and not any(c.strip() for c in rows[0]):
+        rows.pop(0)
+        first_line += 1
+    if not rows:
+        raise ValidationError(rel, "no header row")
+    header = [h.strip().lower() for h in rows[0]]
+    while header and not header[-1]:
+        header.pop()
+    if len(set(header)) != len(header) or "" in header:
+        raise ValidationError(rel, f"header has empty or repeated column names: {rows[0]}", first_line)
+    out = []
+    for i, row in enumerate(rows[1:], start=first_line + 1):
+        if not any(c.strip() for c in row):
+            continue
+        extra = [c for c in row[len(header):] if c.strip()]
+        if extra:
+            raise ValidationError(rel, f"row has {len(row)} cells but the header has {len(header)} columns", i)
+        d = {h: (row[j].strip() if j < len(row) else "") for j, h in enumerate(header)}
+        d["__line__"] = i
+        out.append(d)
+    return out

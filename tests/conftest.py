@@ -1,0 +1,65 @@
+"""Every test gets its own KEFU_HOME and the deterministic hash embedder unless it asks
+for the real model; no test touches real data or depends on another test."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kefu.settings import DEFAULT_MODEL, load_settings
+
+DATA = Path(__file__).parent / "data"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def kefu_env(tmp_path, monkeypatch):
+    for var in ("KEFU_KB", "KEFU_EDITOR_PASSWORD", "KEFU_QUERY_PROMPT", "KEFU_PASSAGE_PROMPT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("KEFU_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KEFU_EMBEDDING_MODEL", "hash:256")
+    monkeypatch.setenv("KEFU_LOCK_TIMEOUT", "0")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return tmp_path
+
+
+@pytest.fixture
+def tiny_kb(tmp_path) -> Path:
+    """A writable copy of the tiny test KB."""
+    dst = tmp_path / "kb"
+    shutil.copytree(DATA / "kb", dst)
+    return dst
+
+
+@pytest.fixture
+def shipped_kb(tmp_path) -> Path:
+    """A writable copy of the shipped KB."""
+    dst = tmp_path / "shipped_kb"
+    shutil.copytree(REPO / "kb", dst)
+    return dst
+
+
+@pytest.fixture
+def settings():
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def real_model_dir(tmp_path_factory) -> Path:
+    """The built-in model, converted once per test session."""
+    from retrieval.model import ensure_default_model
+
+    return ensure_default_model(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def real_settings(monkeypatch, real_model_dir):
+    """Settings for the real model, reusing the session's converted copy."""
+    monkeypatch.setenv("KEFU_EMBEDDING_MODEL", DEFAULT_MODEL)
+    s = load_settings()
+    target = s.models_dir / real_model_dir.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.symlink_to(real_model_dir, target_is_directory=True)
+    return s

@@ -1,0 +1,129 @@
+"""Bad KB input is refused with a one-line message naming the file (and line)."""
+
+import pytest
+from openpyxl import Workbook
+
+from ingest.validate import load_kb
+from kefu.errors import ValidationError
+
+
+def _error(kb) -> ValidationError:
+    with pytest.raises(ValidationError) as info:
+        load_kb(kb)
+    assert "\n" not in str(info.value)
+    return info.value
+
+
+def test_tiny_kb_loads(tiny_kb):
+    kb = load_kb(tiny_kb)
+    assert kb.categories == ("订单相关问题", "物流与配送问题")
+    assert [c.title for c in kb.cases] == ["修改或取消订单", "发票问题", "包裹丢失或损毁", "冷链商品温控异常"]
+    assert kb.cases[2].passage == "scope:2.1"
+    assert [f.id for f in kb.faqs] == ["T-001", "T-002", "T-003"]
+    assert kb.playbooks[0].steps[0].cites == ("faq:T-002",)
+    assert "冷链" in kb.words and ("快递", "包裹", "物流") in kb.synonyms
+
+
+def test_gbk_file_is_named_with_a_conversion_hint(tiny_kb):
+    (tiny_kb / "faqs" / "gbk.yaml").write_bytes("- id: G-1\n  question: 退货运费谁出\n".encode("gbk"))
+    err = _error(tiny_kb)
+    assert err.source == "faqs/gbk.yaml"
+    assert "GBK" in str(err) and "UTF-8" in str(err) and "iconv" in str(err)
+
+
+def test_empty_file(tiny_kb):
+    (tiny_kb / "faqs" / "empty.yaml").write_text("  \n", encoding="utf-8")
+    assert "empty" in str(_error(tiny_kb))
+
+
+def test_oversized_file(tiny_kb):
+    (tiny_kb / "faqs" / "big.yaml").write_text("#" * 3_000_000, encoding="utf-8")
+    assert "limit" in str(_error(tiny_kb))
+
+
+def test_duplicate_faq_id_names_both_places(tiny_kb):
+    text = (tiny_kb / "faqs" / "faq.yaml").read_text(encoding="utf-8")
+    (tiny_kb / "faqs" / "more.yaml").write_text(text.split("- id: T-002")[0], encoding="utf-8")
+    err = _error(tiny_kb)
+    assert "duplicate FAQ id 'T-001'" in str(err) and "faqs/faq.yaml:1" in str(err)
+
+
+def test_unknown_case_in_faq_names_the_line(tiny_kb):
+    p = tiny_kb / "faqs" / "faq.yaml"
+    p.write_text(p.read_text(encoding="utf-8").replace("case: 冷链商品温控异常", "case: 冷链异常"), encoding="utf-8")
+    err = _error(tiny_kb)
+    assert err.line == 19 and "unknown case '冷链异常'" in str(err)
+
+
+def test_playbook_citing_a_missing_passage(tiny_kb):
+    p = tiny_kb / "playbooks" / "lost.yaml"
+    p.write_text(p.read_text(encoding="utf-8").replace("cites: [faq:T-002]\n  - text: 仍未", "cites: [faq:T-999]\n  - text: 仍未"), encoding="utf-8")
+    err = _error(tiny_kb)
+    assert err.source == "playbooks/lost.yaml" and err.line == 13 and "faq:T-999" in str(err)
+
+
+def test_playbook_naming_an_unknown_case(tiny_kb):
+    p = tiny_kb / "playbooks" / "lost.yaml"
+    p.write_text(p.read_text(encoding="utf-8").replace("case: 包裹丢失或损毁", "case: 包裹丢了"), encoding="utf-8")
+    assert "unknown case '包裹丢了'" in str(_error(tiny_kb))
+
+
+def test_malformed_yaml_reports_line(tiny_kb):
+    (tiny_kb / "faqs" / "bad.yaml").write_text("- id: B-1\n  question: [unclosed\n  answer: x\n", encoding="utf-8")
+    err = _error(tiny_kb)
+    assert "malformed YAML" in str(err) and err.line is not None
+
+
+def test_malformed_front_matter(tiny_kb):
+    (tiny_kb / "docs").mkdir()
+    (tiny_kb / "docs" / "policy.md").write_text("---\ncase: [x\n---\n# 标题\n正文。\n", encoding="utf-8")
+    assert "malformed YAML" in str(_error(tiny_kb))
+
+
+HEADER = "id,question,variants,answer,case,category,effective_date,source,sample\n"
+
+
+def test_csv_faqs_import_like_yaml(tiny_kb):
+    (tiny_kb / "faqs" / "extra.csv").write_text(
+        HEADER + "C-001,发票抬头开错了怎么办？,抬头错了|发漂开错,可以在订单详情页申请换开发票。,发票问题,订单相关问题,2026-02-01,服务范围文档 一.2,是\n",
+        encoding="utf-8")
+    faq = next(f for f in load_kb(tiny_kb).faqs if f.id == "C-001")
+    assert faq.variants == ("抬头错了", "发漂开错") and faq.sample is True and faq.case == "发票问题" and faq.line == 2
+
+
+def test_malformed_csv_row_names_the_line(tiny_kb):
+    (tiny_kb / "faqs" / "extra.csv").write_text(HEADER + "C-1,问,,答,发票问题,订单相关问题,2026-02-01,来源,否,多余\n", encoding="utf-8")
+    err = _error(tiny_kb)
+    assert err.source == "faqs/extra.csv" and err.line == 2
+
+
+def test_xlsx_faqs_import_and_validate(tiny_kb):
+    wb = Workbook()
+    ws = wb.active
+    ws.append(HEADER.strip().split(","))
+    ws.append(["X-001", "冷链包裹坏了怎么办？", "冻品化了", "请拍照后联系客服。", "冷链商品温控异常", "物流与配送问题", "2026-03-01", "服务范围文档 二.2", "否"])
+    wb.save(tiny_kb / "faqs" / "sheet.xlsx")
+    assert any(f.id == "X-001" and f.file == "faqs/sheet.xlsx" for f in load_kb(tiny_kb).faqs)
+
+    ws.append(["X-002", "问题", "", "答案", "不存在的案例", "物流与配送问题", "2026-03-01", "来源", "否"])
+    wb.save(tiny_kb / "faqs" / "sheet.xlsx")
+    err = _error(tiny_kb)
+    assert err.source == "faqs/sheet.xlsx" and err.line == 3
+
+
+def test_broken_xlsx(tiny_kb):
+    (tiny_kb / "faqs" / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    assert "malformed XLSX" in str(_error(tiny_kb))
+
+
+def test_bad_date_and_unknown_field(tiny_kb):
+    p = tiny_kb / "faqs" / "faq.yaml"
+    p.write_text(p.read_text(encoding="utf-8").replace("2026-01-01", "2026-13-01", 1), encoding="utf-8")
+    assert "effective_date" in str(_error(tiny_kb))
+    p.write_text(p.read_text(encoding="utf-8").replace("2026-13-01", "2026-01-01").replace("sample: false", "smaple: false", 1), encoding="utf-8")
+    assert "unknown FAQ field(s): smaple" in str(_error(tiny_kb))
+
+
+def test_unsupported_file_type(tiny_kb):
+    (tiny_kb / "faqs" / "notes.docx").write_bytes(b"x")
+    assert "unsupported file type" in str(_error(tiny_kb))
