@@ -286,9 +286,11 @@ def load_playbook(text: str, rel: str) -> Playbook:
 # --- Lexicon ---------------------------------------------------------------------------------
 
 
-def load_words(text: str) -> list[str]:
-    """jieba user-dict format: one word per line, optional frequency and tag; '#' comments."""
-    return [line.split()[0] for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+def load_words(text: str, whole_lines: bool = False) -> list[str]:
+    """One entry per line, '#' comments. jieba user-dict lines carry an optional frequency
+    and tag after the word; `whole_lines` keeps the full line (example questions)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return lines if whole_lines else [line.split()[0] for line in lines]
 
 
 def load_synonyms(text: str) -> list[tuple[str, ...]]:

@@ -73,7 +73,10 @@ def kb_snapshot(kb: KnowledgeBase) -> dict:
 
 
 def faq_questions(kb: KnowledgeBase) -> list[dict]:
-    return [{"passage": f"faq:{f.id}", "text": q} for f in kb.faqs for q in (f.question, *f.variants)]
+    """Phrasings matched query-to-query: every FAQ question and variant, and the examples
+    of out-of-scope questions (passage "oos")."""
+    questions = [{"passage": f"faq:{f.id}", "text": q} for f in kb.faqs for q in (f.question, *f.variants)]
+    return questions + [{"passage": "oos", "text": q} for q in kb.negatives]
 
 
 def diff_chunks(old: list[Chunk], new: list[Chunk]) -> list[DocumentDiff]:
@@ -148,7 +151,8 @@ def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks
             "model": embedder.name, "dimension": embedder.dim, "prompts": _prompts(settings),
             "kb_hash": kb.content_hash, "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "counts": {"chunks": len(chunks), "faqs": len(kb.faqs), "playbooks": len(kb.playbooks),
-                       "cases": len(kb.cases), "questions": len(questions), "embedded": embedded},
+                       "cases": len(kb.cases), "questions": len(questions) - len(kb.negatives),
+                       "out_of_scope_examples": len(kb.negatives), "embedded": embedded},
             "kb_files": kb.files,
         }
         hooks.message(f"writing index version {name}")
@@ -192,3 +196,38 @@ def _live_or_none(index_dir, hooks: Hooks):
         if store.current_version(index_dir):
             hooks.message(f"the live index cannot be reused ({e}); building from scratch")
         return None
+
+
+def preview(settings: Settings, kb_dir=None) -> tuple[KnowledgeBase, list[Chunk], list[DocumentDiff]]:
+    """Validate and split a KB folder without writing anything: what an ingest would change."""
+    kb = load_kb(kb_dir or settings.kb_dir, settings.max_file_bytes)
+    chunks = split_kb(kb)
+    live = _live_or_none(settings.index_dir, Hooks())
+    return kb, chunks, diff_chunks(live.chunks if live else [], chunks)
+
+
+@dataclass(frozen=True)
+class DocumentStatus:
+    path: str
+    status: str  # "live" | "modified" | "new" | "deleted"
+
+
+def document_status(settings: Settings) -> list[DocumentStatus]:
+    """Each KB file against the live index: served as is, changed since, new, or gone."""
+    from ingest.load import file_digest, kb_files
+
+    live = _live_or_none(settings.index_dir, Hooks())
+    served = live.manifest.get("kb_files", {}) if live else {}
+    out = []
+    on_disk = {}
+    for path in kb_files(settings.kb_dir):
+        rel = path.relative_to(settings.kb_dir).as_posix()
+        on_disk[rel] = file_digest(path.read_bytes())
+    for rel in sorted(set(on_disk) | set(served)):
+        if rel not in on_disk:
+            out.append(DocumentStatus(rel, "deleted"))
+        elif rel not in served:
+            out.append(DocumentStatus(rel, "new"))
+        else:
+            out.append(DocumentStatus(rel, "live" if served[rel] == on_disk[rel] else "modified"))
+    return out

@@ -27,6 +27,7 @@ def load_kb(kb_dir: Path, max_file_bytes: int = 2_000_000) -> KnowledgeBase:
     words: list[str] = []
     synonyms: list[tuple[str, ...]] = []
     escalation: list[tuple[str, str]] = []
+    negatives: list[str] = []
 
     for path in kb_files(kb_dir):
         rel = path.relative_to(kb_dir).as_posix()
@@ -47,12 +48,15 @@ def load_kb(kb_dir: Path, max_file_bytes: int = 2_000_000) -> KnowledgeBase:
             synonyms.extend(load_synonyms(text))
         elif path.name == "escalation.txt":
             escalation.extend(load_escalation(text, rel))
+        elif path.name == "out_of_scope.txt":
+            negatives.extend(load_words(text, whole_lines=True))
         else:
             words.extend(load_words(text))
 
     kb = KnowledgeBase(
         categories=tuple(categories), cases=tuple(cases), passages=tuple(passages), faqs=tuple(faqs),
-        playbooks=tuple(playbooks), words=tuple(dict.fromkeys(words)), synonyms=tuple(synonyms), escalation=tuple(escalation), files=files,
+        playbooks=tuple(playbooks), words=tuple(dict.fromkeys(words)), synonyms=tuple(synonyms), escalation=tuple(escalation),
+        negatives=tuple(dict.fromkeys(negatives)), files=files,
     )
     check(kb)
     return kb

@@ -1,5 +1,98 @@
 """`kefu ask`, `kefu eval` and `kefu serve`."""
 
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from kefu.settings import REPO_ROOT
+
+KIND_LABEL = {"verify": "核实", "step": "步骤", "escalate": "升级", "self_service": "自助", "precondition": "前提"}
+
 
 def add_commands(sub) -> None:
-    pass
+    s = sub.add_parser("ask", help="answer a question (or one question per stdin line, as JSON lines)")
+    s.add_argument("question", nargs="?", help="the question; omit to read one per line from stdin")
+    s.add_argument("--role", choices=("agent", "customer"), default="agent")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.add_argument("-k", type=int, default=3, help="retrieved passages to cite beyond the playbook's (default 3)")
+    s.set_defaults(func=cmd_ask)
+
+    s = sub.add_parser("eval", help="evaluate kefu and the baselines on the dev set")
+    s.add_argument("--set", dest="devset", help="dev set JSONL (default: eval/devset.jsonl)")
+    s.add_argument("--out", help="also write report.md and chart.png into this folder")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--systems", help="comma-separated subset, e.g. kefu,dense")
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("serve", help="start the Streamlit app")
+    s.add_argument("--port", type=int, default=8501)
+    s.set_defaults(func=cmd_serve)
+
+
+def render(answer) -> str:
+    """The readable terminal form of an Answer."""
+    j = answer.to_json()
+    out = []
+    if j["case"]:
+        title = j["case"]["title"] or "（类别级问题）"
+        out.append(f"案例：{title}｜{j['case']['category']}｜置信度 {j['confidence']:.2f}")
+        for alt in j["alternatives"]:
+            out.append(f"  也可能是：{alt['title']}（{alt['category']}）")
+    if j["notice"]:
+        out.append(f"提示：{j['notice']}")
+    out.append("")
+    out.append(j["answer"])
+    if j["handling_path"]:
+        out.append("\n处理路径：")
+        for n, step in enumerate(j["handling_path"], start=1):
+            cites = "".join(f"[{c}]" for c in step["cites"])
+            out.append(f"  {n}. {KIND_LABEL.get(step['kind'], '')}｜{step['text']} {cites}")
+    if j["internal_notes"]:
+        out.append("\n内部备注：")
+        out += [f"  · {note}" for note in j["internal_notes"]]
+    if j["escalate"]:
+        out.append(f"\n需转人工：{j['escalate_reason']}")
+    if j["citations"]:
+        out.append("\n引用：")
+        for c in j["citations"]:
+            out.append(f"  [{c['n']}] {c['source']} · {c['section']}（{c['score']:.3f}）")
+            out.append(f"      {c['text'][:120]}")
+    out.append(f"\n知识库版本 {j['kb_version']}，用时 {j['latency_ms']:.0f} ms")
+    return "\n".join(out)
+
+
+def cmd_ask(args, settings) -> int:
+    from retrieval.service import Service
+
+    service = Service(settings, progress=lambda m: print(f"· {m}", file=sys.stderr, flush=True))
+    service.warmup()
+    if args.question is not None:
+        answer = service.ask(args.question, args.role, k=args.k)
+        print(json.dumps(answer.to_json(), ensure_ascii=False) if args.json else render(answer))
+        return 0
+    for line in sys.stdin:
+        line = line.rstrip("\n")
+        answer = service.ask(line, args.role, k=args.k)
+        print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+    return 0
+
+
+def cmd_eval(args, settings) -> int:
+    from eval.run import print_report, run_eval
+
+    systems = args.systems.split(",") if args.systems else None
+    report = run_eval(settings, devset=args.devset, out=args.out, systems=systems,
+                      progress=lambda m: print(f"· {m}", file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print_report(report)
+    return 0
+
+
+def cmd_serve(args, settings) -> int:
+    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app.py"), "--server.port", str(args.port),
+           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    return subprocess.call(cmd, cwd=REPO_ROOT)

@@ -25,6 +25,10 @@ class Settings:
     lock_timeout: float = 60.0
     embed_batch_size: int = 32
     editor_password: str = ""
+    # Calibrated for the default model on the dev set (`python -m eval.tune`); another
+    # model needs its own values.
+    oos_threshold: float = 0.92
+    faq_threshold: float = 0.95
 
     @property
     def models_dir(self) -> Path:

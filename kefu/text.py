@@ -18,6 +18,7 @@ _CTRL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\
 _SENT_END = re.compile(r"(?<=[。！？；!?;])|\n+")
 _TAG = re.compile(r"<[^>]{0,200}>")
 _PUNCT_ONLY = re.compile(r"^[\W_]+$")
+_ENGLISH_WORD = re.compile(r"[a-z]+")
 _HAS_WORD = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
 
 STOPWORDS = frozenset(
@@ -101,11 +102,20 @@ class Lexicon:
         for group in self.synonyms:
             for w in group:
                 self._canon.setdefault(normalize(w), normalize(group[0]))
+        # English words in a synonym group are rewritten to the group's Chinese word before
+        # both searches: "refund 啥时候到" should mean "退款 啥时候到" to the embedder too.
+        self._english = {w: c for w, c in self._canon.items() if w.isascii() and w.isalpha() and not c.isascii()}
         self._jieba = jieba.Tokenizer()
         for w in [*self.words, *self._canon]:
             # A high frequency makes jieba keep the domain word whole.
             self._jieba.add_word(normalize(w), freq=20000)
         self._jieba.initialize()
+
+    def rewrite(self, text: str) -> str:
+        """Replace known English words in normalised text with their Chinese synonym."""
+        if not self._english:
+            return text
+        return _ENGLISH_WORD.sub(lambda m: self._english.get(m.group(0), m.group(0)), text)
 
     def canonical(self, token: str) -> str:
         return self._canon.get(token, token)

@@ -94,6 +94,7 @@ class KnowledgeBase:
     words: tuple[str, ...]
     synonyms: tuple[tuple[str, ...], ...]
     escalation: tuple[tuple[str, str], ...]  # (trigger word, reason)
+    negatives: tuple[str, ...]  # example questions the KB does not cover
     files: dict[str, str]  # relative path -> sha256 of its bytes
 
     @property

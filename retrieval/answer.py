@@ -31,8 +31,10 @@ MSG_HUMAN = "如需人工协助，请联系人工客服（{team}），并准备�
 class AnswerParams:
     """Thresholds calibrated on the dev set (`kefu eval --sweep`); see README."""
 
-    oos_threshold: float = 0.80  # best case score below this: not covered by the KB
-    faq_threshold: float = 0.93  # cosine of the query to an FAQ phrasing: answer with that FAQ
+    # In-scope evidence = cosine to the closest FAQ phrasing + best case score - cosine to the
+    # closest out-of-scope example. Below this the KB does not cover the question.
+    oos_threshold: float = 0.92
+    faq_threshold: float = 0.95  # cosine of the query to an FAQ phrasing: answer with that FAQ
     close_margin: float = 0.012  # second case this close to the first: offer both
     temperature: float = 0.01  # softmax temperature turning case scores into a confidence
     related: int = 3
@@ -54,7 +56,11 @@ class Assistant:
         for c in self.version.chunks:
             self.passages.setdefault(c.passage, []).append(c)
 
-    def ask(self, query: str, role: str = "agent") -> Answer:
+    def ask(self, query: str, role: str = "agent", k: int = 3) -> Answer:
+        return self.run(query, role, k)[0]
+
+    def run(self, query: str, role: str = "agent", k: int = 3) -> tuple[Answer, SearchResult | None]:
+        """The answer, and the search result it was built from (None for empty input)."""
         started = time.perf_counter()
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}")
@@ -62,14 +68,14 @@ class Assistant:
         limit = self.searcher.params.max_query_chars
         notice = ""
         if not raw.strip():
-            return self._plain(raw, role, MSG_EMPTY, started, "empty")
+            return self._plain(raw, role, MSG_EMPTY, started, "empty"), None
         if not has_content(strip_markup(raw)):
-            return self._plain(raw, role, MSG_NO_TEXT, started, "no_text")
+            return self._plain(raw, role, MSG_NO_TEXT, started, "no_text"), None
         if len(raw) > limit:
             notice = MSG_TRUNCATED.format(n=limit)
         result = self.searcher.search(raw)
-        answer = self.compose(result, raw, role)
-        return _with(answer, latency_ms=(time.perf_counter() - started) * 1000, notice=notice)
+        answer = self.compose(result, raw, role, k)
+        return _with(answer, latency_ms=(time.perf_counter() - started) * 1000, notice=notice), result
 
     def _plain(self, raw: str, role: str, message: str, started: float, notice: str) -> Answer:
         return Answer(query=raw, role=role, case=None, confidence=0.0, answer=message, handling_path=(),
@@ -78,23 +84,33 @@ class Assistant:
 
     # --- composition -------------------------------------------------------------------------
 
+    @staticmethod
+    def evidence(r: SearchResult) -> float:
+        """How strongly the KB, rather than the out-of-scope examples, claims the question.
+
+        e5 cosines crowd into 0.8-0.95 for any Chinese text, so no single cosine separates
+        "not covered" from "covered, phrased oddly"; contrasting the closest FAQ phrasing
+        and best case with the closest out-of-scope example does (see README)."""
+        faq = r.faq[1] if r.faq else 0.0
+        case = r.cases[0][1] if r.cases else 0.0
+        oos = r.oos[0] if r.oos else 0.0
+        return faq + case - oos
+
     def decide(self, r: SearchResult) -> tuple[str | None, str | None, str | None]:
         """(case, category, faq passage) for a result; (None, None, None) when out of scope."""
         p = self.params
-        faq_hit = None
-        if r.faq and r.faq[1] >= p.faq_threshold:
-            faq_hit = r.faq[0]
-        top_case = r.cases[0] if r.cases else None
-        # A category-only FAQ (价保, 注销账号) can beat every case.
-        top_hit = r.hits[0] if r.hits else None
-        if faq_hit:
-            f = self.faqs[faq_hit]
-            return f.get("case"), f["category"], faq_hit
-        if top_hit and top_hit.chunk.kind == "faq" and not top_hit.chunk.case and top_hit.score >= p.oos_threshold:
-            return None, top_hit.chunk.category, top_hit.chunk.passage
-        if top_case is None or top_case[1] < p.oos_threshold:
+        if not r.hits or self.evidence(r) < p.oos_threshold:
             return None, None, None
-        return top_case[0], self.case_category.get(top_case[0]), None
+        if r.faq and r.faq[1] >= p.faq_threshold and r.faq[0] in self.faqs:
+            f = self.faqs[r.faq[0]]
+            return f.get("case"), f["category"], r.faq[0]
+        top = r.hits[0].chunk
+        # A category-only FAQ (价保, 注销账号) can beat every case.
+        if top.kind == "faq" and not top.case:
+            return None, top.category, top.passage
+        if not r.cases:
+            return None, None, None
+        return r.cases[0][0], self.case_category.get(r.cases[0][0]), None
 
     def confidence(self, r: SearchResult, case: str | None) -> float:
         scores = [s for _, s in r.cases[:5]]
@@ -105,7 +121,7 @@ class Assistant:
         mine = next((w for (c, _), w in zip(r.cases[:5], weights) if c == case), max(weights))
         return mine / sum(weights)
 
-    def compose(self, r: SearchResult, raw: str, role: str) -> Answer:
+    def compose(self, r: SearchResult, raw: str, role: str, k: int = 3) -> Answer:
         case, category, faq_passage = self.decide(r)
         trigger = next(((w, why) for w, why in self.escalation if w.lower() in r.query), None)
         if category is None:
@@ -125,7 +141,7 @@ class Assistant:
         in_case = [h for h in r.hits[:20] if (case and h.chunk.case == case) or h.chunk.passage == faq_passage]
         best_faq = faq_passage or next((h.chunk.passage for h in in_case[:5] if h.chunk.kind == "faq"), None)
         wanted = [best_faq] if best_faq else []
-        wanted += [h.chunk.passage for h in in_case[:3] if h.chunk.kind != "playbook"]
+        wanted += [h.chunk.passage for h in in_case[:max(k, 0)] if h.chunk.kind != "playbook"]
         wanted += [c for group in items.values() for it in group for c in it.cites]
         citations = self._citations(dict.fromkeys(p for p in wanted if p in self.passages), r)
         number = {c.passage: c.n for c in citations}
@@ -183,7 +199,7 @@ class Assistant:
         return tuple(out)
 
     def _out_of_scope(self, r: SearchResult, raw: str, role: str, trigger) -> Answer:
-        likely = r.categories[0][0] if r.categories and r.categories[0][1] >= self.params.oos_threshold - 0.03 else None
+        likely = r.categories[0][0] if r.categories and self.evidence(r) >= self.params.oos_threshold - 0.03 else None
         text = MSG_OOS + (MSG_OOS_ROUTE.format(category=likely) if likely else MSG_OOS_HUMAN)
         return Answer(
             query=raw, role=role, case=None, confidence=0.0, answer=text, handling_path=(), citations=(),

@@ -34,6 +34,7 @@ class SearchResult:
     cases: list[tuple[str, float]]  # best first
     categories: list[tuple[str, float]]
     faq: tuple[str, float, str] | None  # (passage, cosine, matched question) of the closest FAQ phrasing
+    oos: tuple[float, str] | None  # (cosine, example) of the closest out-of-scope example
     top_dense: float
     top_lexical: float
     scores: dict[str, float] = field(default_factory=dict)  # passage -> best fused score
@@ -57,7 +58,7 @@ class Searcher:
         self.lexicon, self.bm25 = cached
 
     def prepare(self, query: str) -> str:
-        return normalize(strip_markup(query or ""), self.params.max_query_chars)
+        return self.lexicon.rewrite(normalize(strip_markup(query or ""), self.params.max_query_chars))
 
     def embed(self, text: str) -> np.ndarray:
         return self.embedder.encode_queries([text])[0]
@@ -95,16 +96,24 @@ class Searcher:
                 cat_best[c.category] = max(cat_best[c.category], h.score)
             passage_best.setdefault(c.passage, h.score)
 
-        faq = None
+        faq = oos = None
         if len(self.version.questions):
             sims = self.version.question_vectors @ qvec
-            j = int(np.argmax(sims))
-            faq = (self.version.questions[j]["passage"], float(sims[j]), self.version.questions[j]["text"])
+            is_oos = self.version.extra.get("oos_mask")
+            if is_oos is None:
+                is_oos = np.array([q["passage"] == "oos" for q in self.version.questions])
+                self.version.extra["oos_mask"] = is_oos
+            if (~is_oos).any():
+                j = int(np.argmax(np.where(is_oos, -np.inf, sims)))
+                faq = (self.version.questions[j]["passage"], float(sims[j]), self.version.questions[j]["text"])
+            if is_oos.any():
+                j = int(np.argmax(np.where(is_oos, sims, -np.inf)))
+                oos = (float(sims[j]), self.version.questions[j]["text"])
 
         return SearchResult(
             query=q, tokens=tokens, hits=hits,
             cases=sorted(case_best.items(), key=lambda kv: -kv[1]),
             categories=sorted(cat_best.items(), key=lambda kv: -kv[1]),
-            faq=faq, top_dense=float(dense.max()) if len(dense) else 0.0,
+            faq=faq, oos=oos, top_dense=float(dense.max()) if len(dense) else 0.0,
             top_lexical=float(lexical.max()) if len(lexical) else 0.0, scores=passage_best,
         )

@@ -29,7 +29,8 @@ class Service:
         self.settings = settings
         self.embedder = embedder or load_embeddings(settings, progress)
         self.search_params = search_params or SearchParams(max_query_chars=settings.max_query_chars)
-        self.answer_params = answer_params or AnswerParams()
+        self.answer_params = answer_params or AnswerParams(oos_threshold=settings.oos_threshold,
+                                                           faq_threshold=settings.faq_threshold)
         self._lock = threading.Lock()
         self._assistant: Assistant | None = None
         self.last_error: str = ""
@@ -49,5 +50,11 @@ class Service:
                     log.warning("keeping index %s: %s", self._assistant.version.name, e)
             return self._assistant
 
-    def ask(self, query: str, role: str = "agent") -> Answer:
-        return self.assistant().ask(query, role)
+    def ask(self, query: str, role: str = "agent", k: int = 3) -> Answer:
+        return self.assistant().ask(query, role, k=k)
+
+    def warmup(self) -> None:
+        """The first few encodes of a new process are slow (kernel set-up); pay that before
+        the first user's question, not during it."""
+        for text in ("你好", "订单怎么还没发货呢", "物流显示已经签收了但是我一直没有收到包裹怎么办"):
+            self.embedder.encode_queries([text])

@@ -20,6 +20,8 @@ def kefu_env(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("KEFU_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("KEFU_EMBEDDING_MODEL", "hash:256")
+    # The calibrated thresholds are for the real model; the hash embedder answers everything.
+    monkeypatch.setenv("KEFU_OOS_THRESHOLD", "0")
     monkeypatch.setenv("KEFU_LOCK_TIMEOUT", "0")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return tmp_path
@@ -58,8 +60,32 @@ def real_model_dir(tmp_path_factory) -> Path:
 def real_settings(monkeypatch, real_model_dir):
     """Settings for the real model, reusing the session's converted copy."""
     monkeypatch.setenv("KEFU_EMBEDDING_MODEL", DEFAULT_MODEL)
+    monkeypatch.delenv("KEFU_OOS_THRESHOLD")
     s = load_settings()
     target = s.models_dir / real_model_dir.name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.symlink_to(real_model_dir, target_is_directory=True)
     return s
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory, real_model_dir):
+    """Settings whose KEFU_HOME holds the shipped KB ingested with the real model (once per session)."""
+    from ingest.pipeline import run_ingest
+    from kefu.settings import Settings
+
+    home = tmp_path_factory.mktemp("real_home")
+    (home / "models").mkdir()
+    (home / "models" / real_model_dir.name).symlink_to(real_model_dir, target_is_directory=True)
+    s = Settings(home=home, kb_dir=REPO / "kb", embedding_model=DEFAULT_MODEL, lock_timeout=0).validated()
+    run_ingest(s)
+    return s
+
+
+@pytest.fixture(scope="session")
+def real_service(real_index):
+    from retrieval.service import Service
+
+    service = Service(real_index)
+    service.warmup()
+    return service

@@ -35,7 +35,7 @@ def test_first_ingest_builds_a_complete_version(s):
     assert v.name == report.version == store.current_version(s.index_dir)
     m = v.manifest
     assert m["model"] == "hash:256" and m["dimension"] == 256 and m["normalized"] is True
-    assert m["counts"] == {"chunks": report.chunks, "faqs": 3, "playbooks": 1, "cases": 4, "questions": 9, "embedded": report.chunks}
+    assert m["counts"] == {"chunks": report.chunks, "faqs": 3, "playbooks": 1, "cases": 4, "questions": 9, "out_of_scope_examples": 0, "embedded": report.chunks}
     lost = next(c for c in v.chunks if c.passage == "scope:2.1")
     assert lost.section == "二、物流与配送问题 > 1.包裹丢失或损毁"
     assert lost.embed_text.startswith(lost.section)

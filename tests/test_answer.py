@@ -1,0 +1,140 @@
+"""Answers on the tiny KB with the deterministic embedder: grounding, roles, bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ingest.pipeline import run_ingest
+from retrieval.answer import MSG_EMPTY, MSG_NO_TEXT, MSG_OOS, AnswerParams, Assistant
+from retrieval.retriever import KefuRetriever
+from retrieval.service import Service
+
+
+@pytest.fixture
+def service(settings, tiny_kb):
+    s = settings.with_(kb_dir=tiny_kb)
+    run_ingest(s)
+    return Service(s)
+
+
+def _grounded(answer):
+    """Every step cites existing citation numbers; every citation is a KB passage."""
+    numbers = {c.n for c in answer.citations}
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    for step in (*answer.handling_path, *answer.verify, *answer.self_service):
+        assert step.cites and set(step.cites) <= numbers, step
+
+
+def test_faq_phrasing_returns_the_approved_answer_as_written(service):
+    a = service.ask("显示签收没收到货", "agent")
+    assert a.faq_id == "T-002" and a.case.title == "包裹丢失或损毁" and a.case.category == "物流与配送问题"
+    assert "请先确认是否由家人、门卫或快递柜代收。仍未找到时请联系人工客服启动理赔调查。" in a.answer
+    assert any(c.passage == "faq:T-002" for c in a.citations)
+    assert all(c.kb_version == a.kb_version for c in a.citations)
+    _grounded(a)
+
+
+def test_agent_sees_verification_steps_escalation_and_internal_notes(service):
+    a = service.ask("显示签收没收到货", "agent")
+    kinds = [s.kind for s in a.handling_path]
+    assert kinds == ["verify", "step", "step", "escalate"]
+    assert a.handling_path[-1].text == "用户要求赔偿。（转物流理赔组）"
+    assert a.internal_notes == ("调查结束前不要承诺赔偿金额。",)
+
+
+def test_customer_sees_self_service_and_how_to_reach_a_human_but_no_internal_notes(service):
+    a = service.ask("显示签收没收到货", "customer")
+    assert a.internal_notes == () and a.verify == ()
+    assert [s.kind for s in a.handling_path] == ["self_service", "escalate"]
+    assert a.have_ready == ("订单号",) and a.team == "物流理赔组"
+    assert "物流理赔组" in a.answer and "订单号" in a.answer
+    _grounded(a)
+
+
+@pytest.mark.parametrize("query, message", [("", MSG_EMPTY), ("   \n\t ", MSG_EMPTY), ("😀🙏", MSG_NO_TEXT), ("？？？", MSG_NO_TEXT),
+                                            ("<script></script>", MSG_NO_TEXT)])
+def test_input_without_a_question_gets_a_prompt_not_a_case(service, query, message):
+    a = service.ask(query)
+    assert a.case is None and a.answer == message and a.citations == () and not a.escalate
+
+
+def test_html_is_stripped_and_a_long_paste_is_cut_with_a_notice(service):
+    a = service.ask("<script>alert(1)</script>冻肉化了")
+    assert a.case is not None and a.case.title == "冷链商品温控异常"
+    long = service.ask("冷冻食品到货时已经化了怎么办？" + "啊" * 10_000)
+    assert "已按前 500 个字处理" in long.notice and long.case is not None
+
+
+def test_out_of_scope_says_so_and_routes_to_a_human(settings, tiny_kb):
+    s = settings.with_(kb_dir=tiny_kb)
+    run_ingest(s)
+    strict = Service(s, answer_params=AnswerParams(oos_threshold=99.0))
+    a = strict.ask("今天北京天气怎么样")
+    assert a.case is None and a.answer.startswith(MSG_OOS) and a.escalate and a.escalate_reason
+    assert a.handling_path == () and a.citations == ()
+
+
+def test_escalation_trigger_word_calls_for_a_human(service, tiny_kb):
+    (tiny_kb / "dict" / "escalation.txt").write_text("投诉 用户要求投诉\n", encoding="utf-8")
+    run_ingest(service.settings)
+    a = service.ask("包裹丢了我要投诉")
+    assert a.escalate and a.escalate_reason == "用户要求投诉"
+
+
+def test_service_follows_a_swap_and_keeps_serving_when_the_new_version_is_broken(service, tiny_kb):
+    first = service.ask("冻肉化了").kb_version
+    p = tiny_kb / "faqs" / "faq.yaml"
+    p.write_text(p.read_text(encoding="utf-8").replace("客服会协助取证并决定补偿或重发。", "客服会协助取证。"), encoding="utf-8")
+    second = run_ingest(service.settings).version
+    a = service.ask("冷冻食品到货时已经化了怎么办？")
+    assert a.kb_version == second != first and "客服会协助取证。" in a.answer
+
+    p.write_text(p.read_text(encoding="utf-8").replace("冻肉化了", "冻肉全化了"), encoding="utf-8")
+    third = run_ingest(service.settings).version
+    (service.settings.index_dir / "versions" / third / "chunks.jsonl").write_text("broken", encoding="utf-8")
+    b = service.ask("冷冻食品到货时已经化了怎么办？")
+    assert b.kb_version == second and b.case is not None
+    assert third in service.last_error and "corrupt" in service.last_error
+
+
+def test_answer_json_shape(service):
+    j = service.ask("冻肉化了").to_json()
+    assert set(j) >= {"query", "case", "confidence", "answer", "handling_path", "citations", "escalate", "escalate_reason", "latency_ms"}
+    assert set(j["citations"][0]) >= {"n", "source", "section", "case", "text", "score"}
+    assert set(j["handling_path"][0]) >= {"text", "cites"} if j["handling_path"] else True
+    json.dumps(j, ensure_ascii=False)
+
+
+def test_langchain_retriever_returns_documents_with_citation_metadata(service):
+    docs = KefuRetriever(service=service, k=3).invoke("冻肉化了")
+    assert len(docs) == 3
+    assert docs[0].metadata["case"] == "冷链商品温控异常" and docs[0].metadata["kb_version"]
+    assert docs[0].metadata["score"] >= docs[1].metadata["score"]
+
+
+def test_cli_ask_json_and_batch_mode(settings, tiny_kb):
+    run_ingest(settings.with_(kb_dir=tiny_kb))
+    one = subprocess.run([sys.executable, "-m", "kefu.cli", "ask", "冻肉化了", "--json"], capture_output=True, text=True)
+    assert one.returncode == 0, one.stderr
+    assert json.loads(one.stdout)["case"] == {"category": "物流与配送问题", "title": "冷链商品温控异常"}
+    batch = subprocess.run([sys.executable, "-m", "kefu.cli", "ask", "--role", "customer"], capture_output=True, text=True,
+                           input="冻肉化了\n\n" + "长" * 10_000 + "\n<b>取消订单</b>\n")
+    assert batch.returncode == 0 and "Traceback" not in batch.stderr
+    rows = [json.loads(line) for line in batch.stdout.splitlines()]
+    assert len(rows) == 4 and rows[1]["case"] is None and rows[1]["answer"] == MSG_EMPTY
+    assert all(r["internal_notes"] == [] for r in rows) and rows[0]["latency_ms"] > 0
+
+
+def test_cli_ask_without_an_index_is_one_line_error(settings):
+    res = subprocess.run([sys.executable, "-m", "kefu.cli", "ask", "你好"], capture_output=True, text=True)
+    assert res.returncode == 3 and "kefu ingest" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_confidence_is_a_probability_and_alternatives_are_offered_when_close(service):
+    a = service.ask("冻肉化了")
+    assert 0 < a.confidence <= 1
+    tight = Assistant(service.assistant().searcher, AnswerParams(close_margin=10.0))
+    b = tight.ask("冻肉化了")
+    assert b.alternatives and b.alternatives[0].title != b.case.title
