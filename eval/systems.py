@@ -131,7 +131,7 @@ class FrameworkBaseline:
         self.labels = [self.mapper.map(m["source"], t) for t, m in zip(texts, metas)]
         self.store = FAISS.from_texts(texts, embedding=assistant.searcher.embedder, metadatas=[{**m, "i": i} for i, m in enumerate(metas)])
         if hybrid:
-            self.bm25 = BM25(texts, self.searcher.lexicon.tokenize)
+            self.bm25 = BM25.from_texts(texts, self.searcher.lexicon.tokenize)
 
     def predict(self, query: str) -> Prediction:
         t = time.perf_counter()

@@ -14,9 +14,14 @@ from ingest.split import split_kb
 from ingest.validate import load_kb
 from kefu.errors import IndexError_
 from kefu.settings import Settings
+from kefu.text import Lexicon
 from kefu.types import Chunk, KnowledgeBase, text_hash
 from retrieval import store
 from retrieval.embed import KefuEmbeddings, load_embeddings
+
+
+# Bump when splitting or tokenising changes, so an unchanged KB is still rebuilt.
+PIPELINE_VERSION = 1
 
 
 @dataclass
@@ -127,7 +132,7 @@ def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks
         embedder = embedder or load_embeddings(settings, hooks.message)
         live = _live_or_none(index_dir, hooks)
         same_model = live is not None and live.model == embedder.name and live.manifest.get("prompts") == _prompts(settings)
-        if same_model and live.manifest.get("kb_hash") == kb.content_hash:
+        if same_model and live.manifest.get("kb_hash") == kb.content_hash and live.manifest.get("pipeline") == PIPELINE_VERSION:
             hooks.message(f"knowledge base unchanged: {live.name} stays live")
             return IngestReport(live.name, live.name, len(live.chunks), 0, len(live.chunks), 0, 0, 0,
                                 time.perf_counter() - started, swapped=False)
@@ -148,7 +153,7 @@ def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks
         name = store.new_version_name(index_dir, kb.content_hash)
         chunks = [dataclasses.replace(c, kb_version=name) for c in chunks]
         manifest = {
-            "model": embedder.name, "dimension": embedder.dim, "prompts": _prompts(settings),
+            "model": embedder.name, "dimension": embedder.dim, "prompts": _prompts(settings), "pipeline": PIPELINE_VERSION,
             "kb_hash": kb.content_hash, "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "counts": {"chunks": len(chunks), "faqs": len(kb.faqs), "playbooks": len(kb.playbooks),
                        "cases": len(kb.cases), "questions": len(questions) - len(kb.negatives),
@@ -156,7 +161,9 @@ def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks
             "kb_files": kb.files,
         }
         hooks.message(f"writing index version {name}")
-        store.write_version(index_dir, name, manifest, chunks, vectors, questions, qvecs, kb_snapshot(kb))
+        lexicon = Lexicon(kb.words, kb.synonyms)
+        tokens = [lexicon.tokenize(c.embed_text) for c in chunks]
+        store.write_version(index_dir, name, manifest, chunks, tokens, vectors, questions, qvecs, kb_snapshot(kb))
         store.set_current(index_dir, name)
         store.prune(index_dir, settings.keep_versions)
 

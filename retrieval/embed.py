@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -52,10 +53,14 @@ class SentenceTransformerEmbeddings(KefuEmbeddings):
         self.query_prompt = query_prompt
         self.passage_prompt = passage_prompt
         self.batch_size = batch_size
+        # One encode at a time: torch already uses every core, and concurrent calls from
+        # app sessions would fight over them (OpenMP spin-waits turn 15 ms into 800 ms).
+        self._lock = threading.Lock()
 
     def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
-        vecs = self._model.encode(list(texts), prompt=prompt, batch_size=self.batch_size, normalize_embeddings=True,
-                                  convert_to_numpy=True, show_progress_bar=False)
+        with self._lock:
+            vecs = self._model.encode(list(texts), prompt=prompt, batch_size=self.batch_size, normalize_embeddings=True,
+                                      convert_to_numpy=True, show_progress_bar=False)
         return np.ascontiguousarray(vecs, dtype=np.float32).reshape(len(texts), self.dim)
 
     def encode_passages(self, texts, progress=None):

@@ -14,15 +14,19 @@ class BM25:
     whole Chinese sentence as one token and silently match nothing.
     """
 
-    def __init__(self, docs: Sequence[str], tokenize: Callable[[str], list[str]], k1: float = 1.2, b: float = 0.75):
+    def __init__(self, doc_tokens: Sequence[Sequence[str]], tokenize: Callable[[str], list[str]], k1: float = 1.2, b: float = 0.75):
         import bm25s
 
         self.tokenize = tokenize
-        self.n = len(docs)
+        self.n = len(doc_tokens)
         self._bm25 = bm25s.BM25(k1=k1, b=b)
-        tokens = [tokenize(d) or ["\u0000"] for d in docs]
+        tokens = [list(t) or ["\u0000"] for t in doc_tokens]
         self._vocab = {t for doc in tokens for t in doc}
         self._bm25.index(tokens, show_progress=False)
+
+    @classmethod
+    def from_texts(cls, docs: Sequence[str], tokenize: Callable[[str], list[str]]) -> "BM25":
+        return cls([tokenize(d) for d in docs], tokenize)
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         known = [t for t in query_tokens if t in self._vocab]

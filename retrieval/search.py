@@ -53,7 +53,7 @@ class Searcher:
         cached = version.extra.get("lexical")
         if cached is None:
             lexicon = Lexicon(version.kb.get("words", ()), version.kb.get("synonyms", ()))
-            cached = (lexicon, BM25([c.embed_text for c in version.chunks], lexicon.tokenize))
+            cached = (lexicon, BM25(version.tokens, lexicon.tokenize))
             version.extra["lexical"] = cached
         self.lexicon, self.bm25 = cached
 
@@ -75,7 +75,11 @@ class Searcher:
         k = min(self.params.candidates, n)
         dense_scores, dense_ids = self.version.faiss_index.search(qvec.reshape(1, -1).astype(np.float32), k)
         lexical_all = self.bm25.scores(tokens)
-        lex_top = np.argsort(-lexical_all)[:k] if lexical_all.any() else np.array([], dtype=np.int64)
+        if lexical_all.any():
+            lex_top = np.argpartition(-lexical_all, k - 1)[:k] if k < n else np.arange(n)
+            lex_top = lex_top[lexical_all[lex_top] > 0]
+        else:
+            lex_top = np.array([], dtype=np.int64)
         cand = np.unique(np.concatenate([dense_ids[0][dense_ids[0] >= 0], lex_top]))
         dense = self.version.vectors[cand] @ qvec
         lexical = lexical_all[cand]

@@ -3,7 +3,7 @@
     index/
       CURRENT                    name of the live version (replaced atomically)
       versions/<version>/        manifest.json, index.faiss, vectors.npy, chunks.jsonl,
-                                 questions.jsonl, questions.npy, kb.json
+                                 tokens.jsonl, questions.jsonl, questions.npy, kb.json
       .lock                      held by the one ingest that may write
 
 A version is built in a temporary folder and renamed into place; only then does CURRENT
@@ -30,9 +30,9 @@ from kefu import __version__
 from kefu.errors import BusyError, IndexError_
 from kefu.types import Chunk
 
-FORMAT = 1
+FORMAT = 2  # 2: BM25 tokens stored with the version
 HNSW_MIN_CHUNKS = 20_000  # below this an exact flat scan is faster than a graph
-_FILES = ("index.faiss", "vectors.npy", "chunks.jsonl", "questions.jsonl", "questions.npy", "kb.json")
+_FILES = ("index.faiss", "vectors.npy", "chunks.jsonl", "tokens.jsonl", "questions.jsonl", "questions.npy", "kb.json")
 
 
 @dataclass
@@ -43,6 +43,7 @@ class IndexVersion:
     path: Path
     manifest: dict
     chunks: list[Chunk]
+    tokens: list[list[str]]  # BM25 tokens of each chunk, made at ingest with the version's lexicon
     vectors: np.ndarray
     faiss_index: faiss.Index
     questions: list[dict]  # {"passage": "faq:ID", "text": ...}
@@ -118,8 +119,8 @@ def new_version_name(index_dir: Path, kb_hash: str) -> str:
     return f"v{seq:04d}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{kb_hash[:8]}"
 
 
-def write_version(index_dir: Path, name: str, manifest: dict, chunks: list[Chunk], vectors: np.ndarray,
-                  questions: list[dict], question_vectors: np.ndarray, kb: dict) -> Path:
+def write_version(index_dir: Path, name: str, manifest: dict, chunks: list[Chunk], tokens: list[list[str]],
+                  vectors: np.ndarray, questions: list[dict], question_vectors: np.ndarray, kb: dict) -> Path:
     """Write a complete version into a temporary folder, then rename it into place."""
     vdir = versions_dir(index_dir)
     vdir.mkdir(parents=True, exist_ok=True)
@@ -132,6 +133,7 @@ def write_version(index_dir: Path, name: str, manifest: dict, chunks: list[Chunk
         with open(tmp / "questions.npy", "wb") as f:
             np.save(f, np.ascontiguousarray(question_vectors, dtype=np.float32), allow_pickle=False)
         _fsync_write(tmp / "chunks.jsonl", "".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in chunks).encode())
+        _fsync_write(tmp / "tokens.jsonl", "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tokens).encode())
         _fsync_write(tmp / "questions.jsonl", "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions).encode())
         _fsync_write(tmp / "kb.json", json.dumps(kb, ensure_ascii=False, indent=1).encode())
         manifest = {
@@ -201,6 +203,7 @@ def read_version(index_dir: Path, name: str | None = None, expected_model: str |
             raise IndexError_(f"index version {name} is corrupt ({f} is missing or changed): run `kefu rollback` or `kefu ingest`")
     try:
         chunks = [Chunk.from_dict(json.loads(line)) for line in (path / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line]
+        tokens = [json.loads(line) for line in (path / "tokens.jsonl").read_text(encoding="utf-8").splitlines() if line]
         questions = [json.loads(line) for line in (path / "questions.jsonl").read_text(encoding="utf-8").splitlines() if line]
         vectors = np.load(path / "vectors.npy", allow_pickle=False)
         qvecs = np.load(path / "questions.npy", allow_pickle=False)
@@ -208,9 +211,9 @@ def read_version(index_dir: Path, name: str | None = None, expected_model: str |
         kb = json.loads((path / "kb.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
         raise IndexError_(f"index version {name} cannot be read ({e}): run `kefu rollback` or `kefu ingest`") from None
-    if index.ntotal != len(chunks) or len(vectors) != len(chunks) or len(qvecs) != len(questions):
+    if index.ntotal != len(chunks) or len(vectors) != len(chunks) or len(tokens) != len(chunks) or len(qvecs) != len(questions):
         raise IndexError_(f"index version {name} is inconsistent (vectors and chunks differ in number): run `kefu ingest`")
-    return IndexVersion(name, path, manifest, chunks, vectors, index, questions, qvecs, kb)
+    return IndexVersion(name, path, manifest, chunks, tokens, vectors, index, questions, qvecs, kb)
 
 
 @contextlib.contextmanager
