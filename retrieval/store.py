@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -28,7 +27,7 @@ import numpy as np
 
 from kefu import __version__
 from kefu.errors import BusyError, IndexError_
-from kefu.types import Chunk
+from kefu.types import Chunk, file_sha256
 
 FORMAT = 2  # 2: BM25 tokens stored with the version
 HNSW_MIN_CHUNKS = 20_000  # below this an exact flat scan is faster than a graph
@@ -61,14 +60,6 @@ def _fsync_write(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def build_faiss(vectors: np.ndarray) -> faiss.Index:
@@ -140,7 +131,7 @@ def write_version(index_dir: Path, name: str, manifest: dict, chunks: list[Chunk
             **manifest, "format": FORMAT, "version": name, "package_version": __version__,
             "index_type": "hnsw" if len(vectors) >= HNSW_MIN_CHUNKS else "flat",
             "metric": "inner_product", "normalized": True,
-            "files": {f: _sha256(tmp / f) for f in _FILES},
+            "files": {f: file_sha256(tmp / f) for f in _FILES},
         }
         _fsync_write(tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2).encode())
         final = vdir / name
@@ -199,7 +190,7 @@ def read_version(index_dir: Path, name: str | None = None, expected_model: str |
     if expected_model and manifest.get("model") != expected_model:
         raise IndexError_(f"the index was built with embedding model '{manifest.get('model')}', but the configured model is '{expected_model}': run `kefu ingest` to rebuild it")
     for f, digest in manifest.get("files", {}).items():
-        if not (path / f).is_file() or _sha256(path / f) != digest:
+        if not (path / f).is_file() or file_sha256(path / f) != digest:
             raise IndexError_(f"index version {name} is corrupt ({f} is missing or changed): run `kefu rollback` or `kefu ingest`")
     try:
         chunks = [Chunk.from_dict(json.loads(line)) for line in (path / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line]
