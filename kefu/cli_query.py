@@ -43,6 +43,8 @@ def render(answer) -> str:
     if j["notice"]:
         out.append(f"提示：{j['notice']}")
     out.append("")
+    if j["summary"]:
+        out.append(f"案例说明：{j['summary']}")
     out.append(j["answer"])
     if j["handling_path"]:
         out.append("\n处理路径：")
@@ -54,6 +56,8 @@ def render(answer) -> str:
         out += [f"  · {note}" for note in j["internal_notes"]]
     if j["escalate"]:
         out.append(f"\n需转人工：{j['escalate_reason']}")
+    if answer.role == "customer" and j["contact"]:
+        out.append(f"\n{j['contact']}")
     if j["citations"]:
         out.append("\n引用：")
         for c in j["citations"]:
@@ -94,5 +98,5 @@ def cmd_eval(args, settings) -> int:
 
 def cmd_serve(args, settings) -> int:
     cmd = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app.py"), "--server.port", str(args.port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+           "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     return subprocess.call(cmd, cwd=REPO_ROOT)

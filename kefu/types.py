@@ -219,6 +219,8 @@ class Answer:
     faq_id: str | None = None
     related: tuple[str, ...] = ()
     notice: str = ""  # a message about the input itself (empty, truncated, ...)
+    summary: str = ""  # agents: the playbook's one-line description of the case
+    contact: str = ""  # how to reach a human and what to have ready
 
     def to_json(self) -> dict:
         """The stable JSON shape of `kefu ask --json`."""
@@ -232,6 +234,8 @@ class Answer:
             "confidence": round(self.confidence, 4),
             "alternatives": [{"category": a.category, "title": a.title, "score": round(a.score, 4)} for a in self.alternatives],
             "answer": self.answer,
+            "summary": self.summary,
+            "contact": self.contact,
             "handling_path": [{"text": s.text, "cites": list(s.cites), "kind": s.kind} for s in self.handling_path],
             "verify": [{"text": s.text, "cites": list(s.cites)} for s in self.verify],
             "self_service": [{"text": s.text, "cites": list(s.cites)} for s in self.self_service],

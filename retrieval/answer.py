@@ -25,6 +25,7 @@ MSG_OOS_ROUTE = "已为您转人工客服处理，可能属于「{category}」�
 MSG_OOS_HUMAN = "已为您转人工客服处理。"
 REASON_OOS = "知识库未覆盖该问题，需人工确认"
 MSG_HUMAN = "如需人工协助，请联系人工客服（{team}），并准备好：{ready}。"
+MSG_HUMAN_PLAIN = "如需人工协助，请联系人工客服，并准备好订单号等相关信息。"
 
 
 @dataclass(frozen=True)
@@ -156,14 +157,12 @@ class Assistant:
         path: tuple[HandlingStep, ...] = ()
         for kind, group in items.items():
             path += steps(group, kind)
-        answer_text = self._answer_text(best_faq, case, pb, role)
+        answer_text = self._answer_text(best_faq, case)
         escalate, reason = False, ""
         if trigger:
             escalate, reason = True, trigger[1]
         elif pb and pb.always_escalate:
             escalate, reason = True, pb.always_escalate
-        if role == "customer" and pb:
-            answer_text += "\n" + MSG_HUMAN.format(team=pb.team, ready="、".join(pb.have_ready))
         related = tuple(c for c, _ in r.cases[1:1 + self.params.related] if c != case)
         return Answer(
             query=raw, role=role, case=CaseRef(case, category, r.cases[0][1] if case else conf), confidence=conf,
@@ -174,16 +173,15 @@ class Assistant:
             have_ready=pb.have_ready if pb else (), team=pb.team if pb else "",
             internal_notes=pb.internal_notes if pb and role == "agent" else (),
             faq_id=faq_passage.split(":", 1)[1] if faq_passage else None, related=related,
+            summary=pb.summary if pb and role == "agent" else "",
+            contact=MSG_HUMAN.format(team=pb.team, ready="、".join(pb.have_ready)) if pb else MSG_HUMAN_PLAIN,
         )
 
-    def _answer_text(self, best_faq: str | None, case: str | None, pb: Playbook | None, role: str) -> str:
+    def _answer_text(self, best_faq: str | None, case: str | None) -> str:
+        """The approved FAQ answer as written, else the case's service-scope passage."""
         if best_faq:
-            text = self.faqs[best_faq]["answer"]
-        else:
-            text = "".join(c.text for c in self.passages.get(self._case_passage(case), []))
-        if role == "agent" and pb:
-            return f"{pb.summary}\n{text}"
-        return text
+            return self.faqs[best_faq]["answer"]
+        return "".join(c.text for c in self.passages.get(self._case_passage(case), []))
 
     def _case_passage(self, case: str | None) -> str:
         return next((c["passage"] for c in self.version.kb.get("cases", []) if c["title"] == case), "")
@@ -204,7 +202,7 @@ class Assistant:
         return Answer(
             query=raw, role=role, case=None, confidence=0.0, answer=text, handling_path=(), citations=(),
             escalate=True, escalate_reason=trigger[1] if trigger else REASON_OOS, latency_ms=0.0,
-            kb_version=self.version.name, related=(), notice="", team="",
+            kb_version=self.version.name, related=(), notice="", team="", contact=MSG_HUMAN_PLAIN,
             alternatives=(CaseRef(None, likely, r.categories[0][1]),) if likely else (),
         )
 

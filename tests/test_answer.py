@@ -42,6 +42,7 @@ def test_agent_sees_verification_steps_escalation_and_internal_notes(service):
     assert kinds == ["verify", "step", "step", "escalate"]
     assert a.handling_path[-1].text == "用户要求赔偿。（转物流理赔组）"
     assert a.internal_notes == ("调查结束前不要承诺赔偿金额。",)
+    assert a.summary == "处理显示签收但未收到或外包装破损的包裹。"
 
 
 def test_customer_sees_self_service_and_how_to_reach_a_human_but_no_internal_notes(service):
@@ -49,7 +50,8 @@ def test_customer_sees_self_service_and_how_to_reach_a_human_but_no_internal_not
     assert a.internal_notes == () and a.verify == ()
     assert [s.kind for s in a.handling_path] == ["self_service", "escalate"]
     assert a.have_ready == ("订单号",) and a.team == "物流理赔组"
-    assert "物流理赔组" in a.answer and "订单号" in a.answer
+    assert a.contact == "如需人工协助，请联系人工客服（物流理赔组），并准备好：订单号。"
+    assert a.summary == "" and a.answer == "请先确认是否由家人、门卫或快递柜代收。仍未找到时请联系人工客服启动理赔调查。"
     _grounded(a)
 
 

@@ -1,0 +1,19 @@
+"""Kefu 客服知识助手: the Streamlit app. Thin: each page calls the library and renders.
+
+    streamlit run app.py        (or: kefu serve)
+
+Pages live in kefu/ui_*.py; shared pieces (cached service, first start, safe Markdown)
+in kefu/ui_common.py.
+"""
+
+import streamlit as st
+
+st.set_page_config(page_title="客服知识助手", page_icon="💬", layout="wide")
+
+pages = [
+    st.Page("kefu/ui_agent.py", title="客服工作台", icon=":material/support_agent:", url_path="agent", default=True),
+    st.Page("kefu/ui_customer.py", title="自助服务", icon=":material/chat:", url_path="customer"),
+    st.Page("kefu/ui_editor.py", title="知识库管理", icon=":material/edit_note:", url_path="editor"),
+    st.Page("kefu/ui_eval.py", title="评测", icon=":material/monitoring:", url_path="eval"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,79 @@
+"""Answer feedback from agents and customers, in an embedded SQLite database.
+
+Questions and comments are masked (phone, ID-card and bank-card numbers) before they are
+stored: the database is for improving the KB, not a copy of customers' personal data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+
+from kefu.settings import Settings
+from kefu.text import mask_personal_data
+
+RATINGS = ("up", "down")
+ROLES = ("agent", "customer")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    role TEXT NOT NULL,
+    question TEXT NOT NULL,
+    case_title TEXT,
+    kb_version TEXT NOT NULL DEFAULT '',
+    rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
+    comment TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS feedback_rating_time ON feedback (rating, created_at);
+"""
+_COLUMNS = "id, created_at, role, question, case_title, kb_version, rating, comment"
+
+
+@dataclass(frozen=True)
+class Feedback:
+    id: int
+    created_at: str  # UTC, ISO 8601
+    role: str
+    question: str  # masked
+    case: str | None
+    kb_version: str
+    rating: str  # "up" | "down"
+    comment: str  # masked
+
+
+def _connect(settings: Settings) -> sqlite3.Connection:
+    settings.feedback_db.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(settings.feedback_db, timeout=10)
+    conn.executescript(_SCHEMA)
+    return conn
+
+
+def record(settings: Settings, *, role: str, question: str, case: str | None, kb_version: str,
+           rating: str, comment: str = "") -> int:
+    """Store one rating; returns its id. Personal numbers are masked first."""
+    if rating not in RATINGS:
+        raise ValueError(f"rating must be one of {RATINGS}, not {rating!r}")
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    row = (created, role, mask_personal_data(question or ""), case, kb_version or "", rating,
+           mask_personal_data((comment or "").strip()))
+    with closing(_connect(settings)) as conn, conn:
+        cur = conn.execute(
+            "INSERT INTO feedback (created_at, role, question, case_title, kb_version, rating, comment) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+        return int(cur.lastrowid)
+
+
+def negative(settings: Settings, limit: int = 100) -> list[Feedback]:
+    """The newest "down" ratings first: what editors should look at."""
+    if not settings.feedback_db.exists():
+        return []
+    with closing(_connect(settings)) as conn:
+        rows = conn.execute(f"SELECT {_COLUMNS} FROM feedback WHERE rating = 'down' "
+                            "ORDER BY created_at DESC, id DESC LIMIT ?", (int(limit),)).fetchall()
+    return [Feedback(*row) for row in rows]

@@ -1,0 +1,111 @@
+"""评测: run the evaluation on the dev set, Kefu against the baselines, and show the metrics,
+a per-category chart and the misses."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from kefu import ui_common as ui
+from kefu.errors import KefuError
+
+SYSTEM_LABEL = {"kefu": "Kefu（本系统）", "bm25": "BM25", "dense": "纯向量检索",
+                "langchain_naive": "LangChain 朴素 RAG", "chatchat_like": "Chatchat 式检索"}
+METRIC_LABEL = {"hit@1": "Hit@1", "hit@3": "Hit@3", "hit@5": "Hit@5", "mrr": "MRR", "category_acc": "类别准确率",
+                "oos_refusal": "库外拒答率", "false_refusal": "误拒率",
+                "latency_p50_ms": "延迟 P50 (ms)", "latency_p95_ms": "延迟 P95 (ms)"}
+
+
+def _label(system: str) -> str:
+    return SYSTEM_LABEL.get(system, system)
+
+
+def metrics_table(report: dict) -> pd.DataFrame:
+    rows = {_label(s): {METRIC_LABEL.get(k, k): v for k, v in m.items()} for s, m in report["systems"].items()}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def category_rows(report: dict, metric: str = "hit@1") -> pd.DataFrame:
+    """One row per (category, system): the long form a grouped bar chart wants."""
+    rows = [{"类别": c, "系统": _label(s), metric: v[metric], "问题数": v.get("n", 0)}
+            for s, cats in report.get("per_category", {}).items() for c, v in cats.items()]
+    return pd.DataFrame(rows, columns=["类别", "系统", metric, "问题数"])
+
+
+def category_chart(report: dict, metric: str = "hit@1") -> None:
+    """Systems side by side within each category; full category names on the axis."""
+    data = category_rows(report, metric)
+    systems = [_label(s) for s in report.get("per_category", {})]
+    spec = {
+        "mark": {"type": "bar", "tooltip": True},
+        "encoding": {
+            "y": {"field": "类别", "type": "nominal", "sort": None, "axis": {"title": None, "labelLimit": 400}},
+            "yOffset": {"field": "系统", "sort": systems},
+            "x": {"field": metric, "type": "quantitative", "scale": {"domain": [0, 1]},
+                  "axis": {"title": METRIC_LABEL.get(metric, metric), "format": ".0%"}},
+            "color": {"field": "系统", "type": "nominal", "sort": systems, "legend": {"orient": "bottom", "title": None}},
+        },
+    }
+    st.vega_lite_chart(data, spec, height=60 + 16 * len(data), width="stretch")
+
+
+def run(settings) -> None:
+    from eval.metrics import load_devset
+    from eval.run import evaluate
+
+    service = ui.ready_service(settings)  # the app's own model and live version, not a second copy
+    with st.status("正在评测：每个系统都要回答整个开发集，使用真实模型需要几分钟…", expanded=True) as status:
+        try:
+            report = evaluate(service.assistant(), load_devset(), settings.kb_dir,
+                              progress=lambda m: status.write(f"· {ui.md(m)}"))
+        except KefuError as e:
+            status.update(label="评测失败", state="error")
+            st.error(f"评测失败：{ui.md(str(e))}")
+            return
+        status.update(label="评测完成", state="complete", expanded=False)
+    st.session_state.eval_report = report
+
+
+def show(report: dict) -> None:
+    n = report.get("n", {})
+    if n:
+        st.caption(f"开发集 {n.get('rows', '?')} 条（库内 {n.get('in_scope', '?')}，库外 {n.get('out_of_scope', '?')}）"
+                   + (f" · 知识库版本 {ui.md(report['kb_version'])}" if report.get("kb_version") else "")
+                   + (f" · 模型 {ui.md(report['model'])}" if report.get("model") else ""))
+    st.subheader("指标", anchor=False)
+    table = metrics_table(report)
+    formats = {c: st.column_config.NumberColumn(c, format="%.1f" if "ms" in c else "%.3f") for c in table.columns}
+    st.dataframe(table, column_config=formats, width="stretch")
+    st.subheader("各类别 Hit@1", anchor=False)
+    if report.get("per_category"):
+        category_chart(report)
+    else:
+        st.caption("没有分类别的结果。")
+    st.subheader("未命中的问题", anchor=False)
+    misses = report.get("misses", [])
+    systems = sorted({m["system"] for m in misses})
+    chosen = st.multiselect("系统", systems, default=[s for s in systems if s == "kefu"] or systems,
+                            format_func=_label, key="eval_miss_systems")
+    rows = [{"系统": _label(m["system"]), "编号": m["id"], "问题": m["query"], "标准答案": m["gold"],
+             "系统判定": m["predicted"]} for m in misses if m["system"] in chosen]
+    if rows:
+        st.dataframe(rows, hide_index=True, width="stretch")
+    else:
+        st.caption("所选系统没有未命中的问题。")
+
+
+def main() -> None:
+    settings = ui.settings_or_stop()
+    st.title("评测")
+    st.caption("在开发集上比较 Kefu 与基线系统：案例命中率、类别准确率、库外拒答与延迟。")
+    if st.button("运行评测", type="primary", key="eval_run"):
+        run(settings)
+    report = st.session_state.get("eval_report")
+    if report:
+        show(report)
+    else:
+        st.info("点击“运行评测”开始。")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Changing the KB from the editor console: validate a new or edited file on a staged copy
+of the KB, and only then write it into the KB and ingest. No Streamlit here.
+
+A failed validation touches nothing; a failed ingest puts the file back as it was, so the
+KB folder and the live index both stay unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ingest.load import kb_files
+from ingest.pipeline import DocumentDiff, Hooks, IngestReport, preview, run_ingest
+from kefu.errors import ValidationError
+from kefu.settings import Settings
+from kefu.types import Chunk
+from retrieval.embed import KefuEmbeddings
+
+UPLOAD_FOLDERS = {".md": "docs", ".csv": "faqs", ".xlsx": "faqs"}
+TEXT_SUFFIXES = {".md", ".yaml", ".yml", ".csv", ".txt"}
+
+
+@dataclass(frozen=True)
+class StagedChange:
+    """A file that passed validation together with the whole KB, and what it would change."""
+
+    rel: str  # path inside the KB folder
+    data: bytes
+    chunks: tuple[Chunk, ...]  # the chunks this file yields
+    total_chunks: int
+    diffs: tuple[DocumentDiff, ...]  # every document that differs from the live index
+    replaces: bool  # True when a file of that name exists already
+
+
+def upload_target(filename: str) -> str:
+    """Where an uploaded file goes: Markdown into docs/, CSV and XLSX FAQ tables into faqs/."""
+    name = PurePosixPath(filename.replace("\\", "/")).name
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix not in UPLOAD_FOLDERS:
+        raise ValidationError(name or filename, "只能上传 .md（政策文档，放入 docs/）、.csv 或 .xlsx（FAQ 表格，放入 faqs/）文件")
+    if name.startswith((".", "~$")) or name[: -len(suffix)].strip() == "":
+        raise ValidationError(name, "文件名不能为空，也不能以 . 或 ~$ 开头（这类文件入库时会被跳过）")
+    return f"{UPLOAD_FOLDERS[suffix]}/{name}"
+
+
+def editable_files(settings: Settings) -> list[str]:
+    """KB files that can be edited as text (XLSX workbooks are replaced by upload)."""
+    return [p.relative_to(settings.kb_dir).as_posix() for p in kb_files(settings.kb_dir)
+            if p.suffix.lower() in TEXT_SUFFIXES]
+
+
+def _checked(rel: str) -> str:
+    parts = PurePosixPath(rel).parts
+    if not parts or PurePosixPath(rel).is_absolute() or ".." in parts:
+        raise ValidationError(rel, "路径必须位于知识库目录之内")
+    return rel
+
+
+def stage(settings: Settings, rel: str, data: bytes) -> StagedChange:
+    """Validate the KB as it would be with `data` at `rel`, on a temporary copy.
+    Raises ValidationError (with file and line) exactly as an ingest would."""
+    rel = _checked(rel)
+    with tempfile.TemporaryDirectory(prefix="kefu-stage-") as tmp:
+        staged = Path(tmp) / "kb"
+        shutil.copytree(settings.kb_dir, staged, ignore=shutil.ignore_patterns(".git", "__pycache__"))
+        target = staged / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        _kb, chunks, diffs = preview(settings, staged)
+    return StagedChange(rel, data, tuple(c for c in chunks if c.source == rel), len(chunks), tuple(diffs),
+                        replaces=(settings.kb_dir / rel).exists())
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def apply(settings: Settings, change: StagedChange, embedder: KefuEmbeddings | None = None,
+          hooks: Hooks | None = None) -> IngestReport:
+    """Write the validated file into the KB and ingest; on any failure restore the KB."""
+    target = settings.kb_dir / _checked(change.rel)
+    old = target.read_bytes() if target.exists() else None
+    created = [] if target.parent.exists() else [target.parent]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(target, change.data)
+    try:
+        return run_ingest(settings, embedder=embedder, hooks=hooks)
+    except BaseException:
+        if old is None:
+            target.unlink(missing_ok=True)
+            for folder in created:
+                if not any(folder.iterdir()):
+                    folder.rmdir()
+        else:
+            _write_atomic(target, old)
+        raise

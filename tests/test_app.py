@@ -1,0 +1,441 @@
+"""The Streamlit app driven by AppTest, on a copy of the shipped KB with the hash embedder
+(conftest sets KEFU_HOME to a temp folder and KEFU_OOS_THRESHOLD=0 for it)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from ingest.load import kb_files
+from ingest.pipeline import run_ingest
+from kefu import feedback, ui_common, ui_staging
+from kefu.errors import BusyError, ValidationError
+from kefu.settings import load_settings
+from retrieval import store
+
+REPO = Path(__file__).resolve().parent.parent
+QUESTION = "物流显示签收了但我没收到"
+LOG007_ANSWER = "请先确认是否由家人、同事、门卫代收，或放入了快递柜、驿站，您可以在物流详情中查看签收信息"
+PASSWORD = "editor-s3cret"
+MARKER = re.compile(r"\\\[\d+\\\]")  # an escaped citation marker, \[1\], in the Markdown source
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    st.cache_resource.clear()
+    yield
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def kb(shipped_kb, monkeypatch) -> Path:
+    monkeypatch.setenv("KEFU_KB", str(shipped_kb))
+    return shipped_kb
+
+
+def app() -> AppTest:
+    return AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def ask_agent(at: AppTest, question: str) -> AppTest:
+    at.text_area(key="agent_q").input(question)
+    at.button(key="agent_submit").click().run()
+    return ok(at)
+
+
+def login(at: AppTest, password: str = PASSWORD) -> AppTest:
+    at.switch_page("kefu/ui_editor.py").run()
+    at.text_input(key="editor_pw").input(password)
+    at.button(key="editor_login_btn").click().run()
+    return ok(at)
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "code", "info", "warning", "error", "success", "subheader")
+             for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def plain(markdown: str) -> str:
+    """Markdown source without its backslash escapes: what a person reads."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def footer(at: AppTest) -> str:
+    """The answer's footer: KB version and latency."""
+    return next(plain(c.value) for c in at.caption if c.value.startswith("知识库版本"))
+
+
+def reply(at: AppTest) -> str:
+    return at.code[0].value
+
+
+# --- 客服工作台 -----------------------------------------------------------------------------------
+
+
+def test_first_start_builds_the_index_and_the_agent_gets_case_steps_and_citations(kb):
+    settings = load_settings()
+    assert store.current_version(settings.index_dir) is None
+    at = ok(app().run())
+    live = store.current_version(settings.index_dir)
+    assert live is not None
+    assert [s.label for s in at.status] == [f"准备完成：索引版本 {live}"] and at.status[0].state == "complete"
+
+    ask_agent(at, QUESTION)
+    assert [h.value for h in at.subheader] == ["包裹丢失或损毁"]
+    assert at.metric[0].label == "置信度"
+    assert LOG007_ANSWER in reply(at)  # the FAQ's approved answer is the reply to copy
+    path = next(m.value for m in at.markdown if m.value.startswith("1. "))
+    steps = path.splitlines()
+    assert len(steps) >= 3 and all(MARKER.search(s) for s in steps)
+    assert {"**核实**", "**步骤**", "**升级**"} <= {re.search(r"\*\*..\*\*", s).group(0) for s in steps}
+    assert len(at.expander) >= 2
+    first = at.expander[0]
+    assert first.label.startswith(r"\[1\] ")
+    caption = first.caption[0].value
+    assert "faqs/logistics.yaml" in plain(caption) and "包裹丢失或损毁" in caption and live in plain(caption)
+    assert "**签收**" in first.markdown[0].value  # the query's matched words are in bold
+    assert "内部备注" in texts(at)
+    assert live in footer(at)
+
+
+def test_picking_an_alternative_case_asks_again_with_its_title(kb):
+    question = "客户来电说他公司财务要求发票上必须有税号，之前下单时没填，现在订单已经完成一个多月了，问能不能作废重开一张带税号的普通发票，应该怎么操作"
+    at = ask_agent(ok(app().run()), question)
+    assert [h.value for h in at.subheader] == ["发票问题"]
+    assert "也可能是…" in texts(at)
+    at.button(key="alt_企业采购与发票服务").click().run()
+    ok(at)
+    assert at.text_area(key="agent_q").value == f"{question} 企业采购与发票服务"
+    assert [h.value for h in at.subheader] == ["企业采购与发票服务"]
+
+
+def test_a_question_outside_the_kb_goes_to_a_human(kb, monkeypatch):
+    monkeypatch.setenv("KEFU_OOS_THRESHOLD", "99")  # nothing is covered
+    at = ask_agent(ok(app().run()), "今天天气怎么样")
+    assert not at.subheader and not at.expander and not at.code
+    assert "知识库暂未收录" in at.warning[0].value
+    assert "需转人工" in at.error[0].value
+
+
+def test_feedback_is_stored_with_phone_numbers_masked(kb):
+    at = ask_agent(ok(app().run()), f"{QUESTION}，我的电话13812345678")
+    at.text_input(key="fb_comment").input("应该先核实 13812345678 的签收人")
+    at.button(key="fb_down").click().run()
+    ok(at)
+    assert "已记录反馈" in texts(at) and not [b for b in at.button if b.key in ("fb_up", "fb_down")]
+    settings = load_settings()
+    rows = feedback.negative(settings)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.role, row.rating, row.case) == ("agent", "down", "包裹丢失或损毁")
+    assert row.question.endswith("138****5678") and row.comment == "应该先核实 138****5678 的签收人"
+    assert row.kb_version == store.current_version(settings.index_dir)
+    assert b"13812345678" not in settings.feedback_db.read_bytes()
+    with sqlite3.connect(settings.feedback_db) as conn:
+        assert conn.execute("SELECT count(*) FROM feedback").fetchone()[0] == 1
+
+
+def test_a_broken_new_version_keeps_the_previous_one_serving(kb):
+    at = ask_agent(ok(app().run()), QUESTION)
+    settings = load_settings()
+    first = store.current_version(settings.index_dir)
+    p = kb / "faqs" / "logistics.yaml"
+    p.write_text(p.read_text(encoding="utf-8").replace(LOG007_ANSWER, "改过的答复。" + LOG007_ANSWER), encoding="utf-8")
+    second = run_ingest(settings).version
+    (store.versions_dir(settings.index_dir) / second / "chunks.jsonl").write_text("garbage\n", encoding="utf-8")
+    ask_agent(at, QUESTION)
+    assert "最新的索引版本加载失败" in at.warning[0].value
+    assert LOG007_ANSWER in reply(at) and "改过的答复" not in reply(at)
+    assert first in footer(at)
+
+
+# --- 自助服务 ---------------------------------------------------------------------------------------
+
+
+def test_customer_chat_keeps_history_and_shows_no_internal_notes(kb):
+    at = ok(app().run())
+    at.switch_page("kefu/ui_customer.py").run()
+    at.chat_input[0].set_value(QUESTION).run()
+    at.chat_input[0].set_value("我的账号被盗了怎么办").run()
+    ok(at)
+    roles = [m.name for m in at.chat_message]
+    assert roles == ["user", "assistant", "user", "assistant"]
+    first, second = at.chat_message[1], at.chat_message[3]
+    assert at.chat_message[0].markdown[0].value == QUESTION
+    first_text = "\n".join(m.value for m in first.markdown)
+    assert LOG007_ANSWER in first_text and "您可以先自己试试" in first_text and "物流理赔组" in first_text
+    assert "订单号" in first_text  # what to have ready
+    assert "如需人工协助" not in first_text  # the hand-over is shown once, in its own box
+    assert second.warning[0].value.startswith("这个问题需要人工客服处理：涉及账户安全")  # escalation.txt: 被盗
+    assert "已为您转人工" in "\n".join(m.value for m in second.markdown)
+    everything = texts(at)
+    assert "内部备注" not in everything and "核对订单号、物流轨迹和签收记录" not in everything  # no verify step
+    assert not at.expander
+
+
+def test_customer_question_outside_the_kb_goes_to_a_human(kb, monkeypatch):
+    monkeypatch.setenv("KEFU_OOS_THRESHOLD", "99")
+    at = ok(app().run())
+    at.switch_page("kefu/ui_customer.py").run()
+    question = "**今天**天气<b>怎么样</b> [点这里](http://evil.example)"
+    at.chat_input[0].set_value(question).run()
+    assert ok(at).chat_message[0].markdown[0].value == ui_common.md(question)  # shown literally
+    assert plain(ui_common.md(question)) == question
+    reply_block = at.chat_message[1]
+    assert "已为您转人工客服处理" in reply_block.warning[0].value
+    assert not [m for m in reply_block.markdown if "您可以先自己试试" in m.value]
+
+
+# --- 知识库管理 -------------------------------------------------------------------------------------
+
+
+def test_editor_is_locked_without_a_password(kb):
+    at = ok(app().run())
+    at.switch_page("kefu/ui_editor.py").run()
+    ok(at)
+    assert "KEFU_EDITOR_PASSWORD" in at.info[0].value
+    assert not at.file_uploader and not at.text_input and not at.text_area and not at.dataframe and not at.button
+
+
+def test_editor_needs_the_right_password_then_lists_documents(kb, monkeypatch):
+    monkeypatch.setenv("KEFU_EDITOR_PASSWORD", PASSWORD)
+    at = login(ok(app().run()), "wrong")
+    assert "密码不正确" in at.error[0].value and not at.dataframe and not at.file_uploader
+    at.text_input(key="editor_pw").input(PASSWORD)
+    at.button(key="editor_login_btn").click().run()
+    ok(at)
+    docs = at.dataframe[0].value
+    assert "faqs/logistics.yaml" in set(docs["文件"]) and set(docs["状态"]) == {"已上线"}
+    assert len(docs) == len(kb_files(kb)) > 30
+
+
+def test_editor_password_from_streamlit_secrets(kb):
+    at = ok(app().run())
+    at.secrets["editor_password"] = "from-secrets"
+    login(at, "from-secrets")
+    assert at.dataframe and "密码不正确" not in texts(at)
+
+
+def test_a_gbk_upload_is_refused_and_a_utf8_one_goes_live(kb, monkeypatch):
+    monkeypatch.setenv("KEFU_EDITOR_PASSWORD", PASSWORD)
+    at = login(ok(app().run()))
+    settings = load_settings()
+    index_before, kb_before = snapshot(settings.index_dir), snapshot(kb)
+    csv = ("id,question,variants,answer,case,category,effective_date,source,sample\n"
+           "LOG-900,快递柜取件码过期了怎么办,取件码过期|柜子打不开,请在物流详情中重新获取取件码，或联系配送员重新投递。,"
+           "配送时间更改,物流与配送问题,2026-01-01,服务范围文档 五.1,否\n")
+    at.radio(key="edit_mode").set_value("上传文件").run()
+    at.file_uploader(key="upload").set_value(("新增问答.csv", csv.encode("gbk"), "text/csv")).run()
+    at.button(key="validate_upload").click().run()
+    ok(at)
+    error = plain(at.error[0].value)
+    assert "faqs/新增问答.csv 第 2 行" in error and "GBK" in error
+    assert not [b for b in at.button if b.key == "apply"]
+    assert snapshot(settings.index_dir) == index_before and snapshot(kb) == kb_before
+
+    at.file_uploader(key="upload").set_value(("新增问答.csv", csv.encode("utf-8"), "text/csv")).run()
+    at.button(key="validate_upload").click().run()
+    ok(at)
+    assert "校验通过" in at.success[0].value
+    preview = next(d.value for d in at.dataframe if "段落" in d.value.columns)
+    assert list(preview["段落"]) == ["faq:LOG-900"]
+    at.button(key="apply").click().run()
+    ok(at)
+    assert (kb / "faqs" / "新增问答.csv").read_bytes() == csv.encode("utf-8")
+    live = store.current_version(settings.index_dir)
+    assert live != min(store.list_versions(settings.index_dir)) and f"已上线 {live}" in plain(at.success[0].value)
+    assert at.dataframe[0].value.set_index("文件").loc["faqs/新增问答.csv", "状态"] == "已上线"
+
+
+def test_an_edit_naming_an_unknown_case_is_refused_and_changes_nothing(kb, monkeypatch):
+    monkeypatch.setenv("KEFU_EDITOR_PASSWORD", PASSWORD)
+    at = login(ok(app().run()))
+    settings = load_settings()
+    index_before, kb_before = snapshot(settings.index_dir), snapshot(kb)
+    at.selectbox(key="edit_file").set_value("faqs/logistics.yaml").run()
+    area = at.text_area(key="edit_text::faqs/logistics.yaml")
+    area.input(area.value.replace("case: 包裹丢失或损毁", "case: 不存在的案例", 1))
+    at.button(key="validate_edit").click().run()
+    ok(at)
+    error = plain(at.error[0].value)
+    assert "faqs/logistics.yaml 第 94 行" in error and "不存在的案例" in error
+    assert "线上索引均未改变" in error and not [b for b in at.button if b.key == "apply"]
+    assert snapshot(settings.index_dir) == index_before and snapshot(kb) == kb_before
+
+
+def test_an_edit_goes_live_without_a_restart_and_rolls_back(kb, monkeypatch):
+    monkeypatch.setenv("KEFU_EDITOR_PASSWORD", PASSWORD)
+    at = ask_agent(ok(app().run()), QUESTION)
+    settings = load_settings()
+    v1 = store.current_version(settings.index_dir)
+    assert LOG007_ANSWER in reply(at) and "温馨提示" not in reply(at)
+
+    login(at)
+    at.selectbox(key="edit_file").set_value("faqs/logistics.yaml").run()
+    area = at.text_area(key="edit_text::faqs/logistics.yaml")
+    assert area.value.count(LOG007_ANSWER) == 1
+    area.input(area.value.replace(LOG007_ANSWER, "温馨提示：" + LOG007_ANSWER))
+    at.button(key="validate_edit").click().run()
+    ok(at)
+    diff = at.dataframe[2].value  # documents, chunk preview, diff
+    assert list(diff["文件"]) == ["faqs/logistics.yaml"] and list(diff["修改"]) == [1]
+    validated = area.value
+    at.text_area(key="edit_text::faqs/logistics.yaml").input(validated + "\n# 校验后又改了一行\n").run()
+    assert "请重新校验" in at.info[0].value and not [b for b in at.button if b.key == "apply"]
+    at.text_area(key="edit_text::faqs/logistics.yaml").input(validated).run()
+    at.button(key="apply").click().run()
+    ok(at)
+    v2 = store.current_version(settings.index_dir)
+    assert v2 != v1 and f"已上线 {v2}" in plain(at.success[0].value)
+    assert {m.label: m.value for m in at.metric}["修改"] == "1"
+
+    at.switch_page("kefu/ui_agent.py").run()
+    ask_agent(at, QUESTION)
+    assert "温馨提示：" + LOG007_ANSWER in reply(at)
+    assert v2 in footer(at)
+
+    at.switch_page("kefu/ui_editor.py").run()
+    at.button(key="rollback").click().run()
+    ok(at)
+    assert store.current_version(settings.index_dir) == v1
+    assert [plain(m.value) for m in at.success] == [f"已回滚：{v2} → {v1}"]  # the ingest report is gone
+    at.switch_page("kefu/ui_agent.py").run()
+    ask_agent(at, QUESTION)
+    assert "温馨提示" not in reply(at) and v1 in footer(at)
+
+
+def test_hit_test_and_negative_feedback_panels(kb, monkeypatch):
+    monkeypatch.setenv("KEFU_EDITOR_PASSWORD", PASSWORD)
+    at = ok(app().run())
+    settings = load_settings()
+    feedback.record(settings, role="customer", question="电话 13912345678 的订单丢了", case=None,
+                    kb_version="v1", rating="down", comment="没答上")
+    feedback.record(settings, role="agent", question="好评", case=None, kb_version="v1", rating="up")
+    login(at)
+    at.text_input(key="hit_q").input(QUESTION)
+    at.button(key="hit_go").click().run()
+    ok(at)
+    hits = next(d.value for d in at.dataframe if "融合分" in d.value.columns)
+    assert hits.iloc[0]["段落"] == "faq:LOG-007" and len(hits) == 10
+    assert {"向量分", "词法分"} <= set(hits.columns) and list(hits["融合分"]) == sorted(hits["融合分"], reverse=True)
+    fb = next(d.value for d in at.dataframe if "说明" in d.value.columns)
+    assert list(fb["问题"]) == ["电话 139****5678 的订单丢了"] and list(fb["角色"]) == ["用户"]
+
+
+# --- 评测 -----------------------------------------------------------------------------------------------
+
+
+def test_evaluation_page_shows_metrics_chart_and_misses(kb, monkeypatch):
+    calls = []
+    metrics = {"hit@1": 0.9, "hit@3": 0.95, "hit@5": 0.97, "mrr": 0.93, "category_acc": 0.96, "oos_refusal": 0.8,
+               "false_refusal": 0.02, "latency_p50_ms": 12.0, "latency_p95_ms": 30.0}
+
+    def fake_evaluate(assistant, items, kb_dir, names=None, progress=None):
+        calls.append((assistant, len(items), kb_dir))
+        progress("evaluating kefu")
+        cats = {"物流与配送问题": {"n": 10, "hit@1": 0.9, "hit@3": 1.0, "category_acc": 1.0},
+                "订单相关问题": {"n": 8, "hit@1": 0.75, "hit@3": 0.9, "category_acc": 0.9}}
+        return {"systems": {"kefu": metrics, "bm25": {**metrics, "hit@1": 0.6}},
+                "per_category": {"kefu": cats, "bm25": cats},
+                "misses": [{"id": "d1", "query": "快递呢", "gold": "订单状态查询", "predicted": "（拒答）", "system": "kefu"},
+                           {"id": "d2", "query": "退钱", "gold": "退款进度查询", "predicted": "发票问题", "system": "bm25"}],
+                "n": {"rows": 18, "in_scope": 15, "out_of_scope": 3}}
+
+    monkeypatch.setattr("eval.run.evaluate", fake_evaluate)
+    at = ok(app().run())
+    at.switch_page("kefu/ui_eval.py").run()
+    assert not at.dataframe
+    at.button(key="eval_run").click().run()
+    ok(at)
+    assert len(calls) == 1 and calls[0][1] >= 150 and calls[0][2] == kb
+    assert calls[0][0].version.name  # the app's live assistant, not a second model
+    table = at.dataframe[0].value
+    assert list(table.index) == ["Kefu（本系统）", "BM25"] and table.loc["BM25", "Hit@1"] == 0.6
+    assert table.loc["Kefu（本系统）", "延迟 P95 (ms)"] == 30.0
+    chart = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert chart["mark"]["type"] == "bar" and "yOffset" in chart["encoding"]  # systems side by side
+    assert [s.label for s in at.status] == ["评测完成"] and at.status[0].state == "complete"
+    misses = at.dataframe[1].value
+    assert list(misses["问题"]) == ["快递呢"]  # Kefu's misses by default
+    at.multiselect(key="eval_miss_systems").set_value(["kefu", "bm25"]).run()
+    assert list(at.dataframe[1].value["问题"]) == ["快递呢", "退钱"]
+
+
+# --- helpers the pages rely on ----------------------------------------------------------------------------
+
+
+def test_highlight_escapes_markdown_and_bolds_matched_words():
+    text = "包裹*丢失* [点我](http://x.cn) <b>hi</b> $1$ :red[x]\n第二行"
+    out = ui_common.highlight(text, ["包裹", "丢失", "点我"])
+    assert out == (r"**包裹**\***丢失**\* \[**点我**\]\(http\://x\.cn\) \<b\>hi\</b\> \$1\$ \:red\[x\]" + "  \n第二行")
+    assert ui_common.highlight("包裹丢失", ["包裹", "丢失"]) == "**包裹丢失**"  # adjacent matches merge
+    assert ui_common.highlight("Refund 退款", ["refund"]) == "**Refund** 退款"
+    assert ui_common.highlight("没有", ["没"]) == "没有"  # single characters are noise
+
+
+def test_upload_targets():
+    assert ui_staging.upload_target("价保规则.md") == "docs/价保规则.md"
+    assert ui_staging.upload_target("C:\\Users\\me\\FAQ.CSV") == "faqs/FAQ.CSV"
+    assert ui_staging.upload_target("../../etc/faq.xlsx") == "faqs/faq.xlsx"
+    for bad in ("notes.txt", "run.exe", ".hidden.md", "~$faq.xlsx", ".md"):
+        with pytest.raises(ValidationError):
+            ui_staging.upload_target(bad)
+
+
+def test_a_failed_ingest_puts_the_kb_back(kb, monkeypatch):
+    settings = load_settings()
+    run_ingest(settings)
+    p = kb / "faqs" / "logistics.yaml"
+    original = p.read_bytes()
+    edited = original.decode("utf-8").replace(LOG007_ANSWER, "温馨提示：" + LOG007_ANSWER).encode("utf-8")
+    change = ui_staging.stage(settings, "faqs/logistics.yaml", edited)
+    assert [c.passage for c in change.chunks if c.text.count("温馨提示")] == ["faq:LOG-007"]
+    new_doc = ui_staging.stage(settings, "docs/价保.md", "# 价格保护\n\n降价后七天内可申请价保。\n".encode())
+    assert not (kb / "docs").exists()
+
+    def busy(*a, **k):
+        raise BusyError("another ingest is running")
+
+    monkeypatch.setattr(ui_staging, "run_ingest", busy)
+    index_before, kb_before = snapshot(settings.index_dir), snapshot(kb)
+    for c in (change, new_doc):
+        with pytest.raises(BusyError):
+            ui_staging.apply(settings, c)
+    assert snapshot(kb) == kb_before and not (kb / "docs").exists() and snapshot(settings.index_dir) == index_before
+
+
+def test_no_page_renders_html():
+    sources = [REPO / "app.py", *sorted((REPO / "kefu").glob("ui_*.py"))]
+    assert len(sources) >= 6
+    for path in sources:
+        code = path.read_text(encoding="utf-8")
+        assert "unsafe_allow_html" not in code and "st.html" not in code, path
+
+
+def test_an_index_built_by_another_model_is_rebuilt_on_start(kb, monkeypatch):
+    run_ingest(load_settings().with_(embedding_model="hash:128"))
+    old = store.current_version(load_settings().index_dir)
+    at = ok(app().run())
+    s = load_settings()
+    live = store.read_version(s.index_dir)
+    assert live.name != old and live.model == "hash:256"
+    ask_agent(at, QUESTION)
+    assert "包裹丢失或损毁" in texts(at)
