@@ -102,7 +102,7 @@ def test_agent_customer_and_editor_pages_in_chromium(app_url, chromium, tmp_path
             first_step = steps.first.inner_text()
             assert first_step.startswith("核实") and re.search(r"\[\d+\]", first_step), first_step
             citations = page.get_by_test_id("stExpander")
-            assert citations.count() >= 1
+            expect(citations.first).to_be_visible(timeout=30_000)  # the right column renders after the steps
             first = citations.first.inner_text()
             assert re.search(r"来源 faqs/logistics\.yaml · 章节 .+ · 知识库版本 v\d{4}-", first), first
             bold = citations.first.locator("strong").all_inner_texts()
