@@ -39,7 +39,7 @@ def load_devset(path: Path | str | None = None) -> list[DevItem]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
-        raise KefuError(f"cannot read dev set {path}: {e}") from None
+        raise KefuError(f"无法读取评测集 {path}：{e}") from None
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -48,9 +48,9 @@ def load_devset(path: Path | str | None = None) -> list[DevItem]:
             items.append(DevItem(d["id"], d["query"], tuple(d.get("cases", ())), d.get("category"),
                                  bool(d.get("in_scope", True)), d.get("style", "")))
         except (ValueError, KeyError, TypeError) as e:
-            raise KefuError(f"{path}:{n}: not a dev-set row ({e})") from None
+            raise KefuError(f"{path} 第 {n} 行：不是有效的评测集数据行（{e}）") from None
     if not items:
-        raise KefuError(f"dev set {path} has no rows")
+        raise KefuError(f"评测集 {path} 中没有数据")
     return items
 
 

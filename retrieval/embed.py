@@ -47,7 +47,7 @@ class SentenceTransformerEmbeddings(KefuEmbeddings):
         try:
             self._model = SentenceTransformer(model, device="cpu", local_files_only=local)
         except Exception as e:  # noqa: BLE001 - any load failure means the same thing to the user
-            raise ModelError(f"cannot load embedding model '{model}': {e}. Set KEFU_EMBEDDING_MODEL to a local sentence-transformers folder, or unset it to use the built-in model") from None
+            raise ModelError(f"无法加载嵌入模型 '{model}'：{e}。请将 KEFU_EMBEDDING_MODEL 设为本地的 sentence-transformers 模型目录，或删除该变量以使用内置模型") from None
         self.name = name or model
         self.dim = int(self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else self._model.get_sentence_embedding_dimension())
         self.query_prompt = query_prompt
@@ -119,12 +119,12 @@ def load_embeddings(settings: Settings, progress: Progress | None = None) -> Kef
         try:
             return HashEmbeddings(int(name.split(":", 1)[1]))
         except ValueError:
-            raise ModelError(f"KEFU_EMBEDDING_MODEL={name!r}: the test embedder is written hash:DIM, e.g. hash:256") from None
+            raise ModelError(f"KEFU_EMBEDDING_MODEL={name!r} 无效：测试用嵌入器的写法是 hash:维数，例如 hash:256") from None
     path = name
     if name == DEFAULT_MODEL:
         from retrieval.model import ensure_default_model
 
         path = str(ensure_default_model(settings.models_dir, progress))
     if progress:
-        progress("loading the embedding model")
+        progress("正在加载嵌入模型")
     return SentenceTransformerEmbeddings(path, settings.query_prompt, settings.passage_prompt, settings.embed_batch_size, name=name)

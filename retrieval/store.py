@@ -162,7 +162,7 @@ def rollback(index_dir: Path) -> tuple[str, str]:
     names = list_versions(index_dir)
     older = [n for n in names if live is None or n < live]
     if not older:
-        raise IndexError_("no earlier index version to roll back to")
+        raise IndexError_("没有更早的索引版本可以回滚")
     target = older[-1]
     read_version(index_dir, target)  # refuse to roll back onto a broken version
     set_current(index_dir, target)
@@ -173,25 +173,25 @@ def read_manifest(path: Path) -> dict:
     try:
         return json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise IndexError_(f"index version {path.name} has an unreadable manifest ({e}): run `kefu rollback` or `kefu ingest`") from None
+        raise IndexError_(f"索引版本 {path.name} 的 manifest 无法读取（{e}）：请运行 `kefu rollback` 或 `kefu ingest`") from None
 
 
 def read_version(index_dir: Path, name: str | None = None, expected_model: str | None = None) -> IndexVersion:
     """Load a version (the live one by default), verifying model and file checksums."""
     name = name or current_version(index_dir)
     if not name:
-        raise IndexError_(f"no index in {index_dir}: run `kefu ingest` to build one")
+        raise IndexError_(f"{index_dir} 中没有索引：请运行 `kefu ingest` 构建")
     path = versions_dir(index_dir) / name
     if not path.is_dir():
-        raise IndexError_(f"the live index version {name} is missing from {versions_dir(index_dir)}: run `kefu ingest`")
+        raise IndexError_(f"线上索引版本 {name} 不在 {versions_dir(index_dir)} 中：请运行 `kefu ingest`")
     manifest = read_manifest(path)
     if manifest.get("format") != FORMAT:
-        raise IndexError_(f"index version {name} has format {manifest.get('format')}, this Kefu reads format {FORMAT}: run `kefu ingest`")
+        raise IndexError_(f"索引版本 {name} 的格式为 {manifest.get('format')}，当前 Kefu 只能读取格式 {FORMAT}：请运行 `kefu ingest`")
     if expected_model and manifest.get("model") != expected_model:
-        raise IndexError_(f"the index was built with embedding model '{manifest.get('model')}', but the configured model is '{expected_model}': run `kefu ingest` to rebuild it")
+        raise IndexError_(f"索引是用嵌入模型 '{manifest.get('model')}' 构建的，但当前配置的模型是 '{expected_model}'：请运行 `kefu ingest` 重建索引")
     for f, digest in manifest.get("files", {}).items():
         if not (path / f).is_file() or file_sha256(path / f) != digest:
-            raise IndexError_(f"index version {name} is corrupt ({f} is missing or changed): run `kefu rollback` or `kefu ingest`")
+            raise IndexError_(f"索引版本 {name} 已损坏（{f} 缺失或被改动）：请运行 `kefu rollback` 或 `kefu ingest`")
     try:
         chunks = [Chunk.from_dict(json.loads(line)) for line in (path / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line]
         tokens = [json.loads(line) for line in (path / "tokens.jsonl").read_text(encoding="utf-8").splitlines() if line]
@@ -201,9 +201,9 @@ def read_version(index_dir: Path, name: str | None = None, expected_model: str |
         index = faiss.read_index(str(path / "index.faiss"))
         kb = json.loads((path / "kb.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
-        raise IndexError_(f"index version {name} cannot be read ({e}): run `kefu rollback` or `kefu ingest`") from None
+        raise IndexError_(f"索引版本 {name} 无法读取（{e}）：请运行 `kefu rollback` 或 `kefu ingest`") from None
     if index.ntotal != len(chunks) or len(vectors) != len(chunks) or len(tokens) != len(chunks) or len(qvecs) != len(questions):
-        raise IndexError_(f"index version {name} is inconsistent (vectors and chunks differ in number): run `kefu ingest`")
+        raise IndexError_(f"索引版本 {name} 数据不一致（向量与分块数量不符）：请运行 `kefu ingest`")
     return IndexVersion(name, path, manifest, chunks, tokens, vectors, index, questions, qvecs, kb)
 
 
@@ -217,7 +217,7 @@ def ingest_lock(index_dir: Path, timeout: float):
     try:
         lock.acquire(timeout=timeout)
     except Timeout:
-        raise BusyError(f"another ingest is running on {index_dir} (waited {timeout:g}s): try again when it has finished") from None
+        raise BusyError(f"{index_dir} 上已有另一个入库任务在运行（已等待 {timeout:g} 秒）：请等它完成后重试") from None
     try:
         yield
     finally:

@@ -98,7 +98,7 @@ def test_service_follows_a_swap_and_keeps_serving_when_the_new_version_is_broken
     (service.settings.index_dir / "versions" / third / "chunks.jsonl").write_text("broken", encoding="utf-8")
     b = service.ask("冷冻食品到货时已经化了怎么办？")
     assert b.kb_version == second and b.case is not None
-    assert third in service.last_error and "corrupt" in service.last_error
+    assert third in service.last_error and "已损坏" in service.last_error
 
 
 def test_answer_json_shape(service):

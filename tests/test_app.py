@@ -350,7 +350,7 @@ def test_evaluation_page_shows_metrics_chart_and_misses(kb, monkeypatch):
 
     def fake_evaluate(assistant, items, kb_dir, names=None, progress=None):
         calls.append((assistant, len(items), kb_dir))
-        progress("evaluating kefu")
+        progress("正在评测 kefu")
         cats = {"物流与配送问题": {"n": 10, "hit@1": 0.9, "hit@3": 1.0, "category_acc": 1.0},
                 "订单相关问题": {"n": 8, "hit@1": 0.75, "hit@3": 0.9, "category_acc": 0.9}}
         return {"systems": {"kefu": metrics, "bm25": {**metrics, "hit@1": 0.6}},
@@ -412,7 +412,7 @@ def test_a_failed_ingest_puts_the_kb_back(kb, monkeypatch):
     assert not (kb / "docs").exists()
 
     def busy(*a, **k):
-        raise BusyError("another ingest is running")
+        raise BusyError("已有另一个入库任务在运行")
 
     monkeypatch.setattr(ui_staging, "run_ingest", busy)
     index_before, kb_before = snapshot(settings.index_dir), snapshot(kb)

@@ -78,7 +78,7 @@ def test_rollback_returns_to_the_previous_version(s):
     second = run_ingest(s)
     assert store.rollback(s.index_dir) == (second.version, first.version)
     assert store.read_version(s.index_dir).name == first.version
-    with pytest.raises(IndexError_, match="no earlier"):
+    with pytest.raises(IndexError_, match="没有更早的索引版本"):
         store.rollback(s.index_dir)
 
 
@@ -101,7 +101,7 @@ def test_loading_refuses_an_index_built_by_another_model(s):
 def test_corrupted_index_gives_a_clear_error(s):
     report = run_ingest(s)
     (s.index_dir / "versions" / report.version / "index.faiss").write_bytes(b"garbage")
-    with pytest.raises(IndexError_, match="corrupt"):
+    with pytest.raises(IndexError_, match="已损坏"):
         store.read_version(s.index_dir)
 
 
@@ -112,7 +112,7 @@ def test_a_second_ingest_stops_while_the_first_holds_the_lock(s):
             env={**os.environ, "KEFU_LOCK_TIMEOUT": "0"}, capture_output=True, text=True,
         )
     assert code.returncode == BusyError.exit_code
-    assert "another ingest is running" in code.stderr and "Traceback" not in code.stderr
+    assert "另一个入库任务在运行" in code.stderr and "Traceback" not in code.stderr
     assert store.current_version(s.index_dir) is None
 
 
@@ -130,6 +130,6 @@ def test_cli_ingest_json_and_index_json(s, capsys):
 def test_cli_bad_input_is_one_line_and_nonzero(s, capsys):
     (s.kb_dir / "faqs" / "empty.csv").write_text("", encoding="utf-8")
     assert main(["ingest", "--kb", str(s.kb_dir)]) == ValidationError.exit_code
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("kefu: error:")]
-    assert errors == ["kefu: error: faqs/empty.csv: file is empty"]
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("kefu: 错误：")]
+    assert errors == ["kefu: 错误：faqs/empty.csv：文件为空"]
     assert main(["index"]) == IndexError_.exit_code

@@ -33,26 +33,26 @@ def test_gbk_file_is_named_with_a_conversion_hint(tiny_kb):
 
 def test_empty_file(tiny_kb):
     (tiny_kb / "faqs" / "empty.yaml").write_text("  \n", encoding="utf-8")
-    assert "empty" in str(_error(tiny_kb))
+    assert "文件为空" in str(_error(tiny_kb))
 
 
 def test_oversized_file(tiny_kb):
     (tiny_kb / "faqs" / "big.yaml").write_text("#" * 3_000_000, encoding="utf-8")
-    assert "limit" in str(_error(tiny_kb))
+    assert "上限" in str(_error(tiny_kb))
 
 
 def test_duplicate_faq_id_names_both_places(tiny_kb):
     text = (tiny_kb / "faqs" / "faq.yaml").read_text(encoding="utf-8")
     (tiny_kb / "faqs" / "more.yaml").write_text(text.split("- id: T-002")[0], encoding="utf-8")
     err = _error(tiny_kb)
-    assert "duplicate FAQ id 'T-001'" in str(err) and "faqs/faq.yaml:1" in str(err)
+    assert "FAQ 编号 'T-001' 重复" in str(err) and "faqs/faq.yaml 第 1 行" in str(err)
 
 
 def test_unknown_case_in_faq_names_the_line(tiny_kb):
     p = tiny_kb / "faqs" / "faq.yaml"
     p.write_text(p.read_text(encoding="utf-8").replace("case: 冷链商品温控异常", "case: 冷链异常"), encoding="utf-8")
     err = _error(tiny_kb)
-    assert err.line == 19 and "unknown case '冷链异常'" in str(err)
+    assert err.line == 19 and "未知的案例 '冷链异常'" in str(err)
 
 
 def test_playbook_citing_a_missing_passage(tiny_kb):
@@ -65,19 +65,19 @@ def test_playbook_citing_a_missing_passage(tiny_kb):
 def test_playbook_naming_an_unknown_case(tiny_kb):
     p = tiny_kb / "playbooks" / "lost.yaml"
     p.write_text(p.read_text(encoding="utf-8").replace("case: 包裹丢失或损毁", "case: 包裹丢了"), encoding="utf-8")
-    assert "unknown case '包裹丢了'" in str(_error(tiny_kb))
+    assert "未知的案例 '包裹丢了'" in str(_error(tiny_kb))
 
 
 def test_malformed_yaml_reports_line(tiny_kb):
     (tiny_kb / "faqs" / "bad.yaml").write_text("- id: B-1\n  question: [unclosed\n  answer: x\n", encoding="utf-8")
     err = _error(tiny_kb)
-    assert "malformed YAML" in str(err) and err.line is not None
+    assert "YAML 格式错误" in str(err) and err.line is not None
 
 
 def test_malformed_front_matter(tiny_kb):
     (tiny_kb / "docs").mkdir()
     (tiny_kb / "docs" / "policy.md").write_text("---\ncase: [x\n---\n# 标题\n正文。\n", encoding="utf-8")
-    assert "malformed YAML" in str(_error(tiny_kb))
+    assert "YAML 格式错误" in str(_error(tiny_kb))
 
 
 HEADER = "id,question,variants,answer,case,category,effective_date,source,sample\n"
@@ -113,7 +113,7 @@ def test_xlsx_faqs_import_and_validate(tiny_kb):
 
 def test_broken_xlsx(tiny_kb):
     (tiny_kb / "faqs" / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
-    assert "malformed XLSX" in str(_error(tiny_kb))
+    assert "XLSX 格式错误" in str(_error(tiny_kb))
 
 
 def test_bad_date_and_unknown_field(tiny_kb):
@@ -121,9 +121,9 @@ def test_bad_date_and_unknown_field(tiny_kb):
     p.write_text(p.read_text(encoding="utf-8").replace("2026-01-01", "2026-13-01", 1), encoding="utf-8")
     assert "effective_date" in str(_error(tiny_kb))
     p.write_text(p.read_text(encoding="utf-8").replace("2026-13-01", "2026-01-01").replace("sample: false", "smaple: false", 1), encoding="utf-8")
-    assert "unknown FAQ field(s): smaple" in str(_error(tiny_kb))
+    assert "未知的 FAQ 字段：smaple" in str(_error(tiny_kb))
 
 
 def test_unsupported_file_type(tiny_kb):
     (tiny_kb / "faqs" / "notes.docx").write_bytes(b"x")
-    assert "unsupported file type" in str(_error(tiny_kb))
+    assert "不支持此文件类型" in str(_error(tiny_kb))

@@ -169,7 +169,7 @@ def test_incomplete_folder_is_rebuilt(tmp_path):
     assert ensure_default_model(tmp_path, messages.append) == stale
     assert (stale / MARKER).is_file()
     assert (stale / "model.safetensors").stat().st_size > 1e6
-    assert messages[0] == "verifying weights" and "converting weights" in messages
+    assert messages[0] == "正在校验权重" and "正在转换权重" in messages
     assert sorted(p.name for p in tmp_path.iterdir()) == [MODEL_DIRNAME]
 
 
