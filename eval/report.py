@@ -54,17 +54,18 @@ def chart(report: dict, path: Path) -> None:
     for i, n in enumerate(names):
         ax1.bar(x + i * width, [report["systems"][n][m] for m in metrics], width, label=n)
     ax1.set_xticks(x + 0.4 - width / 2, metrics)
-    ax1.set_ylim(0, 1)
+    ax1.set_ylim(0.5, 1)  # the differences live above 0.5; a 0-based axis hides them
     ax1.set_title("Systems side by side")
-    ax1.legend(fontsize=8)
     cats = list(CATEGORY_CODES)
     x = np.arange(len(cats))
     for i, n in enumerate(names):
         ax2.bar(x + i * width, [report["per_category"][n].get(c, {}).get("hit@1", 0) for c in cats], width, label=n)
     ax2.set_xticks(x + 0.4 - width / 2, [CATEGORY_CODES[c] for c in cats])
-    ax2.set_ylim(0, 1)
+    ax2.set_ylim(0.5, 1)
     ax2.set_title("hit@1 per category")
-    fig.tight_layout()
+    handles, labels = ax1.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(names), fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
