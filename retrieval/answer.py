@@ -121,7 +121,7 @@ class Assistant:
             return 0.0
         top = max(scores)
         weights = [math.exp((s - top) / self.params.temperature) for s in scores]
-        mine = next((w for (c, _), w in zip(r.cases[:5], weights) if c == case), max(weights))
+        mine = next((w for (c, _), w in zip(r.cases[:5], weights) if c == case), 0.0)
         return mine / sum(weights)
 
     def compose(self, r: SearchResult, raw: str, role: str, k: int = 3) -> Answer:
@@ -131,7 +131,9 @@ class Assistant:
             return self._out_of_scope(r, raw, role, trigger)
 
         pb = self.playbooks.get(case) if case else None
-        conf = self.confidence(r, case) if case else (r.faq[1] if r.faq else 0.0)
+        conf = self.confidence(r, case) if case else 0.0
+        if faq_passage and r.faq and r.faq[0] == faq_passage:
+            conf = min(1.0, max(conf, r.faq[1]))  # a near-verbatim FAQ phrasing is evidence of its own
         alternatives = ()
         if case and len(r.cases) > 1 and r.cases[0][0] == case and r.cases[1][1] >= r.cases[0][1] - self.params.close_margin:
             alternatives = (CaseRef(r.cases[1][0], self.case_category[r.cases[1][0]], r.cases[1][1]),)
@@ -156,9 +158,8 @@ class Assistant:
                 out.append(HandlingStep(text, tuple(sorted({number[c] for c in it.cites if c in number})), kind))
             return tuple(out)
 
-        path: tuple[HandlingStep, ...] = ()
-        for kind, group in items.items():
-            path += steps(group, kind)
+        built = {kind: steps(group, kind) for kind, group in items.items()}
+        path = tuple(step for group in built.values() for step in group)
         answer_text = self._answer_text(best_faq, case)
         escalate, reason = False, ""
         if trigger:
@@ -167,11 +168,11 @@ class Assistant:
             escalate, reason = True, pb.always_escalate
         related = tuple(c for c, _ in r.cases[1:1 + self.params.related] if c != case)
         return Answer(
-            query=raw, role=role, case=CaseRef(case, category, r.cases[0][1] if case else conf), confidence=conf,
+            query=raw, role=role, case=CaseRef(case, category, dict(r.cases).get(case, conf)), confidence=conf,
             answer=answer_text, handling_path=path, citations=citations, escalate=escalate, escalate_reason=reason,
             latency_ms=0.0, kb_version=self.version.name, alternatives=alternatives,
-            verify=steps(pb.verify, "verify") if pb and role == "agent" else (),
-            self_service=steps(pb.self_service, "self_service") if pb else (),
+            verify=built.get("verify", ()),
+            self_service=built.get("self_service") or (steps(pb.self_service, "self_service") if pb else ()),
             have_ready=pb.have_ready if pb else (), team=pb.team if pb else "",
             internal_notes=pb.internal_notes if pb and role == "agent" else (),
             faq_id=faq_passage.split(":", 1)[1] if faq_passage else None, related=related,
