@@ -229,7 +229,7 @@ def faq_from_row(row, rel: str) -> FAQ:
         id=fid, question=_str(row, "question", rel), variants=tuple(v for v in variants if v.strip()),
         answer=_str(row, "answer", rel), case=_str(row, "case", rel, required=False) or None,
         category=_str(row, "category", rel), effective_date=date, source_ref=_str(row, "source", rel),
-        sample=sample, file=rel, line=line,
+        sample=sample, file=rel, line=line, case_line=row.get("__key_lines__", {}).get("case", line),
     )
 
 

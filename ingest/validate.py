@@ -77,7 +77,7 @@ def check(kb: KnowledgeBase) -> None:
         if first:
             raise ValidationError(f.file, f"FAQ 编号 '{f.id}' 重复（首次定义于 {first.file} 第 {first.line} 行）", f.line)
         seen[f.id.lower()] = f
-        _check_case(f.case, f.category, case_category, kb.categories, f.file, f.line, f"FAQ {f.id}")
+        _check_case(f.case, f.category, case_category, kb.categories, f.file, f.case_line or f.line, f"FAQ {f.id}")
 
     passage_ids = {p.id for p in kb.passages} | {f"faq:{f.id}" for f in kb.faqs}
     owners: dict[str, Playbook] = {}

@@ -41,6 +41,7 @@ class FAQ:
     sample: bool
     file: str  # path relative to the KB folder
     line: int
+    case_line: int = 0  # line of the `case:` field, for errors about it (YAML only)
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,8 @@ def ensure_default_model(cache_dir: Path,
     say("正在校验权重")
     verify_weights(src)
 
-    from retrieval.e5_convert import FormatError, convert
+    from retrieval.e5_convert import convert
+    from retrieval.e5_format import FormatError
 
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)

@@ -276,7 +276,7 @@ def test_an_edit_naming_an_unknown_case_is_refused_and_changes_nothing(kb, monke
     at.button(key="validate_edit").click().run()
     ok(at)
     error = plain(at.error[0].value)
-    assert "faqs/logistics.yaml 第 94 行" in error and "不存在的案例" in error
+    assert "faqs/logistics.yaml 第 103 行" in error and "不存在的案例" in error  # the `case:` line of LOG-007
     assert "线上索引均未改变" in error and not [b for b in at.button if b.key == "apply"]
     assert snapshot(settings.index_dir) == index_before and snapshot(kb) == kb_before
 

