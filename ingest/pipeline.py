@@ -100,6 +100,11 @@ def diff_chunks(old: list[Chunk], new: list[Chunk]) -> list[DocumentDiff]:
     return [docs[s] for s in sorted(docs)]
 
 
+def _question_key(text: str) -> str:
+    """Cache key of an FAQ phrasing's vector: apart from passages, as it has the query prompt."""
+    return text_hash("\0q" + text)
+
+
 def _embed_with_cache(texts: list[str], cache: dict[str, np.ndarray], embedder: KefuEmbeddings,
                       hooks: Hooks, total: int, done: int) -> tuple[np.ndarray, int]:
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
@@ -140,10 +145,10 @@ def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks
         cache: dict[str, np.ndarray] = {}
         if same_model:
             cache = {text_hash(c.embed_text): live.vectors[i] for i, c in enumerate(live.chunks)}
-            cache.update({text_hash("\0q" + q["text"]): live.question_vectors[i] for i, q in enumerate(live.questions)})
+            cache.update({_question_key(q["text"]): live.question_vectors[i] for i, q in enumerate(live.questions)})
         questions = faq_questions(kb)
         chunk_texts = [c.embed_text for c in chunks]
-        total = sum(text_hash(t) not in cache for t in chunk_texts) + sum(text_hash("\0q" + q["text"]) not in cache for q in questions)
+        total = sum(text_hash(t) not in cache for t in chunk_texts) + sum(_question_key(q["text"]) not in cache for q in questions)
         if total:
             hooks.message(f"正在用 {embedder.name} 嵌入 {total} 条新增或修改的文本")
         vectors, embedded = _embed_with_cache(chunk_texts, cache, embedder, hooks, total, 0)
@@ -183,7 +188,7 @@ def _embed_questions(questions: list[dict], cache: dict, embedder: KefuEmbedding
     out = np.zeros((len(questions), embedder.dim), dtype=np.float32)
     todo = []
     for i, q in enumerate(questions):
-        v = cache.get(text_hash("\0q" + q["text"]))
+        v = cache.get(_question_key(q["text"]))
         if v is None:
             todo.append(i)
         else:
@@ -223,8 +228,15 @@ def document_status(settings: Settings) -> list[DocumentStatus]:
     """Each KB file against the live index: served as is, changed since, new, or gone."""
     from ingest.load import file_digest, kb_files
 
-    live = _live_or_none(settings.index_dir, Hooks())
-    served = live.manifest.get("kb_files", {}) if live else {}
+    # The manifest alone says what is served; loading and checksumming the whole version
+    # on every editor-page rerun would be wasted work.
+    live = store.current_version(settings.index_dir)
+    served = {}
+    if live:
+        try:
+            served = store.read_manifest(store.versions_dir(settings.index_dir) / live).get("kb_files", {})
+        except IndexError_:
+            pass  # an unreadable manifest serves nothing we can compare: every file shows as new
     out = []
     on_disk = {}
     for path in kb_files(settings.kb_dir):
