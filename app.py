@@ -2,8 +2,8 @@
 
     streamlit run app.py        (or: kefu serve)
 
-Pages live in kefu/ui_*.py; shared pieces (cached service, first start, safe Markdown)
-in kefu/ui_common.py.
+Pages live in kefu/web/; shared pieces (the cached `Kefu`, first start, safe Markdown)
+in kefu/web/common.py.
 """
 
 import streamlit as st
@@ -11,9 +11,9 @@ import streamlit as st
 st.set_page_config(page_title="客服知识助手", page_icon="💬", layout="wide")
 
 pages = [
-    st.Page("kefu/ui_agent.py", title="客服工作台", icon=":material/support_agent:", url_path="agent", default=True),
-    st.Page("kefu/ui_customer.py", title="自助服务", icon=":material/chat:", url_path="customer"),
-    st.Page("kefu/ui_editor.py", title="知识库管理", icon=":material/edit_note:", url_path="editor"),
-    st.Page("kefu/ui_eval.py", title="评测", icon=":material/monitoring:", url_path="eval"),
+    st.Page("kefu/web/agent.py", title="客服工作台", icon=":material/support_agent:", url_path="agent", default=True),
+    st.Page("kefu/web/customer.py", title="自助服务", icon=":material/chat:", url_path="customer"),
+    st.Page("kefu/web/editor.py", title="知识库管理", icon=":material/edit_note:", url_path="editor"),
+    st.Page("kefu/web/evaluation.py", title="评测", icon=":material/monitoring:", url_path="eval"),
 ]
 st.navigation(pages).run()

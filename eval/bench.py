@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kefu.settings import REPO_ROOT, load_settings
+from core.settings import REPO_ROOT, load_settings
 
 
 def peak_mb() -> float:
@@ -35,11 +35,21 @@ def pct(xs, q) -> float:
     return float(np.percentile(np.asarray(xs), q))
 
 
+def live_assistant(settings, embedder, name: str | None = None):
+    """An Assistant over one index version (the live one by default), as `Kefu` builds it."""
+    from answer.decide import DecisionParams
+    from answer.respond import Assistant
+    from index.versions import read_version
+    from retrieval.search import Searcher
+
+    version = read_version(settings.index_dir, name, expected_model=embedder.name)
+    return Assistant(Searcher(version, embedder, settings.max_query_chars), DecisionParams.from_settings(settings))
+
+
 def shipped(home: Path) -> dict:
     from eval.metrics import load_devset
     from ingest.pipeline import run_ingest
-    from retrieval.embed import load_embeddings
-    from retrieval.service import Service
+    from models.embed import load_embeddings
 
     kb = Path(tempfile.mkdtemp()) / "kb"
     shutil.copytree(REPO_ROOT / "kb", kb)
@@ -52,9 +62,10 @@ def shipped(home: Path) -> dict:
     faq = kb / "faqs" / "logistics.yaml"
     faq.write_text(faq.read_text(encoding="utf-8").replace("请联系人工客服", "请及时联系人工客服", 1), encoding="utf-8")
     changed = run_ingest(s, embedder=embedder)
-    service = Service(s, embedder=embedder)
-    service.warmup()
-    lat = [service.ask(i.query).latency_ms for i in load_devset()]
+    assistant = live_assistant(s, embedder)
+    for q in ("你好", "订单怎么还没发货呢"):  # first encodes of a process are slow
+        assistant.ask(q)
+    lat = [assistant.ask(i.query).latency_ms for i in load_devset()]
     return {
         "model_load_s": load_s, "chunks": full.chunks, "full_build_s": full.seconds,
         "chunks_per_s": full.chunks / full.seconds, "reingest_unchanged_s": again.seconds,
@@ -67,7 +78,7 @@ def embed_rate(home: Path, n: int = 200) -> float:
     """Passages embedded per second on real KB sentences of chunk length."""
     from ingest.split import split_kb
     from ingest.validate import load_kb
-    from retrieval.embed import load_embeddings
+    from models.embed import load_embeddings
 
     texts = [c.embed_text for c in split_kb(load_kb(REPO_ROOT / "kb"))]
     texts = (texts * (n // len(texts) + 1))[:n]
@@ -79,19 +90,18 @@ def embed_rate(home: Path, n: int = 200) -> float:
 
 def scale_one(n: int, home: Path, seed: int = 7) -> dict:
     """Build and query a synthetic index of n chunks (run in its own process)."""
-    from ingest.split import split_kb
-    from ingest.validate import load_kb
-    from kefu.text import split_sentences
-    from kefu.types import Chunk
-    from retrieval import store
-    from retrieval.answer import AnswerParams, Assistant
-    from retrieval.embed import load_embeddings
-    from retrieval.search import Searcher
+    import dataclasses
+
+    from core.text import Lexicon, split_sentences
+    from core.types import Chunk
+    from index import versions
+    from index.faiss_store import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M
+    from models.embed import load_embeddings
 
     rng = random.Random(seed)
     s = load_settings().with_(home=home)
     embedder = load_embeddings(s)
-    live = store.read_version(s.index_dir)  # the shipped KB, built by the first part
+    live = versions.read_version(s.index_dir)  # the shipped KB, built by the first part
     base = live.chunks
     sentences = [x for c in base for x in split_sentences(c.text)]
     chunks, rows = [], []
@@ -100,25 +110,23 @@ def scale_one(n: int, home: Path, seed: int = 7) -> dict:
         src = base[j]
         text = "".join(rng.sample(sentences, 3))
         chunks.append(Chunk(Chunk.make_id(f"synthetic/{i}", text), f"syn:{i}", f"syn:{i}", "scope", f"synthetic/{i % 50}.md",
-                            src.section, text, src.case, src.category, i, "synthetic"))
+                            src.section, text, src.case, src.category, "synthetic"))
         rows.append(j)
     noise = np.random.default_rng(seed).normal(0, 0.02, size=(n, live.vectors.shape[1])).astype(np.float32)
     vectors = live.vectors[rows] + noise
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
 
-    from kefu.text import Lexicon
-
     t = time.perf_counter()
-    lexicon = Lexicon(live.kb["words"], live.kb["synonyms"])
+    lexicon = Lexicon(live.kb.words, live.kb.synonyms)
     tokens = [lexicon.tokenize(c.embed_text) for c in chunks]
-    name = store.new_version_name(s.index_dir, f"syn{n}")
-    path = store.write_version(s.index_dir, name, {**live.manifest, "counts": {"chunks": n}}, chunks, tokens, vectors,
-                               live.questions, live.question_vectors, live.kb)
+    name = versions.new_version_name(s.index_dir, f"syn{n}")
+    manifest = dataclasses.replace(live.manifest, version=name, counts={"chunks": n})
+    path = versions.write_version(s.index_dir, manifest, chunks, tokens, vectors, live.phrasings, live.phrasing_vectors, live.kb)
     build_s = time.perf_counter() - t
     size_mb = sum(p.stat().st_size for p in path.iterdir()) / 1e6
-    version = store.read_version(s.index_dir, name)
     t = time.perf_counter()
-    assistant = Assistant(Searcher(version, embedder), AnswerParams(oos_threshold=s.oos_threshold, faq_threshold=s.faq_threshold))
+    assistant = live_assistant(s, embedder, name)
+    version = assistant.version
     lexical_s = time.perf_counter() - t
     from eval.metrics import load_devset
 
@@ -134,10 +142,10 @@ def scale_one(n: int, home: Path, seed: int = 7) -> dict:
     dense = {}
     flat = faiss.IndexFlatIP(vectors.shape[1])
     flat.add(vectors)
-    hnsw = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-    hnsw.hnsw.efConstruction = 80
+    hnsw = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     hnsw.add(vectors)
-    hnsw.hnsw.efSearch = 128
+    hnsw.hnsw.efSearch = HNSW_EF_SEARCH
     for label, index in (("flat", flat), ("hnsw", hnsw)):
         ts = []
         for q in qv:
@@ -145,7 +153,7 @@ def scale_one(n: int, home: Path, seed: int = 7) -> dict:
             index.search(q.reshape(1, -1), 200)
             ts.append((time.perf_counter() - t) * 1000)
         dense[label] = pct(ts, 50)
-    return {"chunks": n, "index_type": version.manifest["index_type"], "build_s": build_s, "load_s": lexical_s,
+    return {"chunks": n, "index_type": version.manifest.index_type, "build_s": build_s, "load_s": lexical_s,
             "index_mb": size_mb, "query_p50_ms": pct(lat, 50), "query_p95_ms": pct(lat, 95), "peak_rss_mb": peak_mb(),
             "dense_flat_ms": dense["flat"], "dense_hnsw_ms": dense["hnsw"]}
 

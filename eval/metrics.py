@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kefu.errors import KefuError
+from core.errors import KefuError
 
 DEFAULT_DEVSET = Path(__file__).resolve().parent / "devset.jsonl"
 METRICS = ("hit@1", "hit@3", "hit@5", "mrr", "category_acc", "oos_refusal", "false_refusal", "latency_p50_ms", "latency_p95_ms")

@@ -1,26 +1,30 @@
-"""`kefu eval`: every system on the dev set in one run, on the same KB and model."""
+"""`kefu eval`: every system on the dev set in one run, on the same KB and model.
+
+The runner is handed a `kefu.Kefu` by its front door (the CLI, the evaluation page): it
+asks through it and builds the baselines on the same live version and model.
+"""
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
 
+from core.errors import KefuError
 from eval.metrics import METRICS, compute, load_devset, misses, per_category
 from eval.systems import ChunkRanker, KefuSystem, chatchat_like, langchain_naive
-from kefu.errors import KefuError
-from kefu.settings import Settings
 
 ALL_SYSTEMS = ("kefu", "bm25", "dense", "langchain_naive", "chatchat_like")
 
 
-def build_systems(assistant, kb_dir: Path, names) -> list:
+def build_systems(kefu, kb_dir: Path, names) -> list:
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="langchain_community")
+    searcher = kefu.searcher()
     factories = {
-        "kefu": lambda: KefuSystem(assistant),
-        "bm25": lambda: ChunkRanker("bm25", assistant, "bm25"),
-        "dense": lambda: ChunkRanker("dense", assistant, "dense"),
-        "langchain_naive": lambda: langchain_naive(assistant, kb_dir),
-        "chatchat_like": lambda: chatchat_like(assistant, kb_dir),
+        "kefu": lambda: KefuSystem(kefu),
+        "bm25": lambda: ChunkRanker("bm25", searcher),
+        "dense": lambda: ChunkRanker("dense", searcher),
+        "langchain_naive": lambda: langchain_naive(searcher, kb_dir),
+        "chatchat_like": lambda: chatchat_like(searcher, kb_dir),
     }
     unknown = [n for n in names if n not in factories]
     if unknown:
@@ -28,13 +32,13 @@ def build_systems(assistant, kb_dir: Path, names) -> list:
     return [factories[n]() for n in names]
 
 
-def evaluate(assistant, items, kb_dir: Path, names=ALL_SYSTEMS, progress=None) -> dict:
-    report = {"systems": {}, "per_category": {}, "misses": [], "kb_version": assistant.version.name,
-              "model": assistant.version.model,
+def evaluate(kefu, items, kb_dir: Path, names=ALL_SYSTEMS, progress=None) -> dict:
+    version = kefu.searcher().version
+    report = {"systems": {}, "per_category": {}, "misses": [], "kb_version": version.name, "model": version.model,
               "n": {"rows": len(items), "in_scope": sum(i.in_scope for i in items),
                     "out_of_scope": sum(not i.in_scope for i in items),
                     "with_case": sum(bool(i.cases) for i in items)}}
-    for system in build_systems(assistant, kb_dir, names):
+    for system in build_systems(kefu, kb_dir, names):
         if progress:
             progress(f"正在评测 {system.name}")
         preds = [system.predict(i.query) for i in items]
@@ -44,13 +48,9 @@ def evaluate(assistant, items, kb_dir: Path, names=ALL_SYSTEMS, progress=None) -
     return report
 
 
-def run_eval(settings: Settings, devset=None, out=None, systems=None, progress=None) -> dict:
-    from retrieval.service import Service
-
+def run_eval(kefu, devset=None, out=None, systems=None, progress=None) -> dict:
     items = load_devset(devset)
-    service = Service(settings, progress=progress)
-    service.warmup()
-    report = evaluate(service.assistant(), items, settings.kb_dir, systems or ALL_SYSTEMS, progress)
+    report = evaluate(kefu, items, kefu.settings.kb_dir, systems or ALL_SYSTEMS, progress)
     if out:
         from eval.report import write_report
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from core.kb import KnowledgeBase
 from eval.metrics import Prediction
-from retrieval.answer import Assistant
 from retrieval.fuse import rrf
 from retrieval.lexical import BM25
+from retrieval.search import Searcher
 
 
 def _dedupe(items) -> tuple:
@@ -24,36 +25,33 @@ def _dedupe(items) -> tuple:
 
 
 class KefuSystem:
+    """Kefu itself: `asker` is a `kefu.Kefu` (or an `answer.respond.Assistant` when tuning)."""
+
     name = "kefu"
 
-    def __init__(self, assistant: Assistant):
-        self.assistant = assistant
+    def __init__(self, asker):
+        self.asker = asker
 
     def predict(self, query: str) -> Prediction:
-        answer, result = self.assistant.run(query, "agent")
+        answer = self.asker.ask(query, "agent")
         if answer.case is None:
             return Prediction((), None, True, answer.latency_ms)
         ranked = [answer.case.title] if answer.case.title else []
-        ranked += [c for c, _ in result.cases] if result else []
+        ranked += [c.title for c in answer.decision.cases] if answer.decision else []
         return Prediction(_dedupe(ranked), answer.case.category, False, answer.latency_ms)
 
 
 class ChunkRanker:
-    """Ranks the index's own chunks by one signal (dense or BM25)."""
+    """Ranks the index's own chunks by one signal: "dense" (cosine) or "bm25"."""
 
-    def __init__(self, name: str, assistant: Assistant, mode: str):
-        self.name = name
-        self.mode = mode
-        self.searcher = assistant.searcher
-        self.chunks = assistant.version.chunks
+    def __init__(self, mode: str, searcher: Searcher):
+        self.name = self.mode = mode
+        self.searcher = searcher
+        self.chunks = searcher.chunks
 
     def predict(self, query: str) -> Prediction:
         t = time.perf_counter()
-        q = self.searcher.prepare(query)
-        if self.mode == "dense":
-            scores = self.searcher.version.vectors @ self.searcher.embed(q)
-        else:
-            scores = self.searcher.bm25.scores(self.searcher.lexicon.tokenize(q))
+        scores = self.searcher.dense_scores(query) if self.mode == "dense" else self.searcher.lexical_scores(query)
         order = np.argsort(-scores, kind="stable")
         ms = (time.perf_counter() - t) * 1000
         ranked = [self.chunks[i] for i in order[:50]]
@@ -78,13 +76,12 @@ class CaseMapper:
     """Maps a raw-text chunk to cases by the KB's metadata: the service-scope items, FAQ ids
     and playbook files it contains, most frequent first."""
 
-    def __init__(self, assistant: Assistant):
-        kb = assistant.version.kb
-        self.scope_keys = [(c["title"] + ":", c["title"]) for c in kb["cases"]]
-        self.faq_case = {f["id"]: (f.get("case"), f["category"]) for f in kb["faqs"]}
-        self.playbook_case = {p["file"]: (p["case"], p["category"]) for p in kb["playbooks"]}
-        self.case_category = {c["title"]: c["category"] for c in kb["cases"]}
-        self.categories = kb["categories"]
+    def __init__(self, kb: KnowledgeBase):
+        self.scope_keys = [(c.title + ":", c.title) for c in kb.cases]
+        self.faq_case = {f.id: (f.case, f.category) for f in kb.faqs}
+        self.playbook_case = {p.file: (p.case, p.category) for p in kb.playbooks}
+        self.case_category = kb.case_category()
+        self.categories = kb.categories
 
     def map(self, source: str, text: str) -> tuple[tuple[str, ...], str | None]:
         if source in self.playbook_case:
@@ -109,7 +106,7 @@ class CaseMapper:
 class FrameworkBaseline:
     """LangChain-style pipelines: split raw files, embed with the same model, retrieve."""
 
-    def __init__(self, name: str, assistant: Assistant, kb_dir: Path, splitter, hybrid: bool, top_k: int):
+    def __init__(self, name: str, searcher: Searcher, kb_dir: Path, splitter, hybrid: bool, top_k: int):
         import warnings
 
         with warnings.catch_warnings():
@@ -120,8 +117,8 @@ class FrameworkBaseline:
         self.name = name
         self.top_k = top_k
         self.hybrid = hybrid
-        self.mapper = CaseMapper(assistant)
-        self.searcher = assistant.searcher
+        self.mapper = CaseMapper(searcher.version.kb)
+        self.searcher = searcher
         texts, metas = [], []
         for source, text in kb_texts(kb_dir):
             for piece in splitter.split_text(text):
@@ -129,9 +126,9 @@ class FrameworkBaseline:
                 metas.append({"source": source})
         self.texts, self.metas = texts, metas
         self.labels = [self.mapper.map(m["source"], t) for t, m in zip(texts, metas)]
-        self.store = FAISS.from_texts(texts, embedding=assistant.searcher.embedder, metadatas=[{**m, "i": i} for i, m in enumerate(metas)])
+        self.store = FAISS.from_texts(texts, embedding=searcher.embedder, metadatas=[{**m, "i": i} for i, m in enumerate(metas)])
         if hybrid:
-            self.bm25 = BM25.from_texts(texts, self.searcher.lexicon.tokenize)
+            self.bm25 = BM25.from_texts(texts, searcher.tokenize)
 
     def predict(self, query: str) -> Prediction:
         t = time.perf_counter()
@@ -154,15 +151,15 @@ class FrameworkBaseline:
         return Prediction(cases, category, False, ms)
 
 
-def langchain_naive(assistant: Assistant, kb_dir: Path) -> FrameworkBaseline:
+def langchain_naive(searcher: Searcher, kb_dir: Path) -> FrameworkBaseline:
     """What LangChain's documentation teaches: RecursiveCharacterTextSplitter defaults,
     the same embeddings, FAISS.similarity_search."""
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    return FrameworkBaseline("langchain_naive", assistant, kb_dir, RecursiveCharacterTextSplitter(), hybrid=False, top_k=5)
+    return FrameworkBaseline("langchain_naive", searcher, kb_dir, RecursiveCharacterTextSplitter(), hybrid=False, top_k=5)
 
 
-def chatchat_like(assistant: Assistant, kb_dir: Path) -> FrameworkBaseline:
+def chatchat_like(searcher: Searcher, kb_dir: Path) -> FrameworkBaseline:
     """Langchain-Chatchat's published settings: Chinese recursive splitting at 750 characters
     with 150 overlap, FAISS + jieba BM25 combined 0.5/0.5, top 3."""
     from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -171,4 +168,4 @@ def chatchat_like(assistant: Assistant, kb_dir: Path) -> FrameworkBaseline:
         separators=["\n\n", "\n", "。|！|？", r"\.\s|\!\s|\?\s", r"；|;\s", r"，|,\s"],
         is_separator_regex=True, keep_separator=True, chunk_size=750, chunk_overlap=150,
     )
-    return FrameworkBaseline("chatchat_like", assistant, kb_dir, splitter, hybrid=True, top_k=3)
+    return FrameworkBaseline("chatchat_like", searcher, kb_dir, splitter, hybrid=True, top_k=3)

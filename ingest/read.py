@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from kefu.errors import ValidationError
+from core.errors import ValidationError
 
 
 def read_bytes(path: Path, rel: str, max_bytes: int) -> bytes:
@@ -46,10 +46,6 @@ def decode(data: bytes, rel: str) -> str:
     if not text.strip():
         raise ValidationError(rel, "文件为空")
     return text
-
-
-def read_text(path: Path, rel: str, max_bytes: int) -> str:
-    return decode(read_bytes(path, rel, max_bytes), rel)
 
 
 class _LineLoader(yaml.SafeLoader):

@@ -3,8 +3,9 @@ the heading path kept with every chunk."""
 
 from __future__ import annotations
 
-from kefu.text import pack_sentences, split_sentences
-from kefu.types import Chunk, KnowledgeBase
+from core.kb import KnowledgeBase
+from core.text import pack_sentences, split_sentences
+from core.types import Chunk
 
 MAX_CHUNK_CHARS = 300
 
@@ -15,7 +16,7 @@ def split_kb(kb: KnowledgeBase, max_chars: int = MAX_CHUNK_CHARS) -> list[Chunk]
     def add(key, passage, kind, source, section, text, case, category, questions=()):
         chunks.append(Chunk(
             id=Chunk.make_id(source, text), key=key, passage=passage, kind=kind, source=source,
-            section=section, text=text, case=case, category=category, position=len(chunks),
+            section=section, text=text, case=case, category=category,
             questions=tuple(questions),
         ))
 

@@ -7,13 +7,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingest.load import (
-    SCOPE_FILE, file_digest, front_matter, kb_files, load_doc, load_escalation, load_faq_rows, load_playbook,
-    load_scope, load_synonyms, load_words,
+from core.errors import ValidationError
+from core.hashing import sha256_bytes
+from core.kb import FAQ, KnowledgeBase, Passage, Playbook
+from ingest.parse import (
+    SCOPE_FILE,
+    front_matter,
+    kb_files,
+    load_doc,
+    load_escalation,
+    load_scope,
+    load_synonyms,
+    load_words,
 )
+from ingest.parse_entries import load_faq_rows, load_playbook
 from ingest.read import decode, read_bytes
-from kefu.errors import ValidationError
-from kefu.types import FAQ, KnowledgeBase, Passage, Playbook
 
 
 def load_kb(kb_dir: Path, max_file_bytes: int = 2_000_000) -> KnowledgeBase:
@@ -32,7 +40,7 @@ def load_kb(kb_dir: Path, max_file_bytes: int = 2_000_000) -> KnowledgeBase:
     for path in kb_files(kb_dir):
         rel = path.relative_to(kb_dir).as_posix()
         data = read_bytes(path, rel, max_file_bytes)
-        files[rel] = file_digest(data)
+        files[rel] = sha256_bytes(data)
         if path.suffix.lower() == ".xlsx" or rel.startswith("faqs/"):
             faqs.extend(load_faq_rows(path, rel, max_file_bytes))
             continue

@@ -25,7 +25,7 @@ class BM25:
         self._bm25.index(tokens, show_progress=False)
 
     @classmethod
-    def from_texts(cls, docs: Sequence[str], tokenize: Callable[[str], list[str]]) -> "BM25":
+    def from_texts(cls, docs: Sequence[str], tokenize: Callable[[str], list[str]]) -> BM25:
         return cls([tokenize(d) for d in docs], tokenize)
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:

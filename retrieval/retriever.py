@@ -12,18 +12,17 @@ from langchain_core.retrievers import BaseRetriever
 class KefuRetriever(BaseRetriever):
     """Ranked KB chunks as `Document`s; metadata carries what a citation needs.
 
-    `service` is a `retrieval.service.Service`; each call searches the version live at that
-    moment, so a swap is picked up without rebuilding the retriever.
+    `kefu` is a `kefu.Kefu` (anything whose `.search(query)` returns a
+    `retrieval.search.SearchResult`); each call searches the version live at that moment,
+    so a swap is picked up without rebuilding the retriever.
     """
 
-    service: Any
+    kefu: Any
     k: int = 5
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        searcher = self.service.assistant().searcher
-        result = searcher.search(query)
         docs = []
-        for h in result.hits[: self.k]:
+        for h in self.kefu.search(query).hits[: self.k]:
             c = h.chunk
             docs.append(Document(
                 page_content=c.text, id=c.id,

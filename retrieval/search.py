@@ -3,65 +3,89 @@ fused, then rolled up into case and category scores."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from kefu.text import Lexicon, normalize, strip_markup
-from kefu.types import Hit
-from retrieval.embed import KefuEmbeddings
+from core.text import Lexicon, normalize, strip_markup
+from core.types import CaseScore, Chunk, Hit, Match
+from index.versions import IndexVersion
+from models.embed import KefuEmbeddings
 from retrieval.fuse import linear
 from retrieval.lexical import BM25
-from retrieval.store import IndexVersion
 
 
 @dataclass(frozen=True)
 class SearchParams:
-    """Chosen on the dev set (`kefu eval --sweep`); see README "Retrieval tuning"."""
+    """Fusion constants chosen on the dev set (`python -m eval.tune`); see README "Retrieval tuning"."""
 
     lexical_weight: float = 0.10
     lexical_half: float = 6.0
     candidates: int = 200
-    max_query_chars: int = 500
 
 
-@dataclass
+@dataclass(frozen=True)
+class CategoryScore:
+    category: str
+    score: float
+
+
+@dataclass(frozen=True)
 class SearchResult:
     query: str  # normalised
-    tokens: list[str]
-    hits: list[Hit]  # best first
-    cases: list[tuple[str, float]]  # best first
-    categories: list[tuple[str, float]]
-    faq: tuple[str, float, str] | None  # (passage, cosine, matched question) of the closest FAQ phrasing
-    oos: tuple[float, str] | None  # (cosine, example) of the closest out-of-scope example
-    top_dense: float
-    top_lexical: float
-    scores: dict[str, float] = field(default_factory=dict)  # passage -> best fused score
-
-    def case_rank(self) -> list[str]:
-        return [c for c, _ in self.cases]
+    tokens: tuple[str, ...]  # what lexical search matched on
+    hits: tuple[Hit, ...]  # best first
+    cases: tuple[CaseScore, ...]  # a case scores its best chunk; best first
+    categories: tuple[CategoryScore, ...]
+    faq: Match | None  # the closest FAQ phrasing
+    oos: Match | None  # the closest out-of-scope example
+    passage_scores: dict[str, float]  # passage -> best fused score
 
 
 class Searcher:
-    def __init__(self, version: IndexVersion, embedder: KefuEmbeddings, params: SearchParams | None = None):
+    """Searches one index version; the lexical side is built once per version."""
+
+    def __init__(self, version: IndexVersion, embedder: KefuEmbeddings, max_query_chars: int,
+                 params: SearchParams | None = None):
         if embedder.name != version.model:
             raise ValueError(f"index built with {version.model}, embedder is {embedder.name}")
         self.version = version
         self.embedder = embedder
+        self.max_query_chars = max_query_chars
         self.params = params or SearchParams()
         cached = version.extra.get("lexical")
         if cached is None:
-            lexicon = Lexicon(version.kb.get("words", ()), version.kb.get("synonyms", ()))
+            lexicon = Lexicon(version.kb.words, version.kb.synonyms)
             cached = (lexicon, BM25(version.tokens, lexicon.tokenize))
             version.extra["lexical"] = cached
-        self.lexicon, self.bm25 = cached
+        self.lexicon, self._bm25 = cached
+        self._oos_mask = np.array([p.out_of_scope for p in version.phrasings], dtype=bool)
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        return self.version.chunks
 
     def prepare(self, query: str) -> str:
-        return self.lexicon.rewrite(normalize(strip_markup(query or ""), self.params.max_query_chars))
+        """The query as both searches see it: markup out, normalised, capped, English rewritten."""
+        return self.lexicon.rewrite(normalize(strip_markup(query or ""), self.max_query_chars))
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.lexicon.tokenize(text)
+
+    def terms(self, tokens) -> tuple[str, ...]:
+        """Tokens with their synonyms, longest first: what to mark in a cited passage."""
+        return tuple(self.lexicon.with_synonyms(tokens))
 
     def embed(self, text: str) -> np.ndarray:
         return self.embedder.encode_queries([text])[0]
+
+    def dense_scores(self, query: str) -> np.ndarray:
+        """Cosine of every chunk to the prepared query (the dense baseline ranks by this alone)."""
+        return self.version.store.score(self.embed(self.prepare(query)), np.arange(len(self.chunks)))
+
+    def lexical_scores(self, query: str) -> np.ndarray:
+        """BM25 of every chunk for the prepared query (the lexical baseline ranks by this alone)."""
+        return self._bm25.scores(self.tokenize(self.prepare(query)))
 
     def search(self, query: str, qvec: np.ndarray | None = None) -> SearchResult:
         q = self.prepare(query)
@@ -69,55 +93,48 @@ class Searcher:
         n = len(chunks)
         if qvec is None:
             qvec = self.embed(q)
-        tokens = self.lexicon.tokenize(q)
+        tokens = self.tokenize(q)
 
-        # Dense candidates from FAISS (all of them for a normal-sized KB), lexical from BM25.
+        # Dense candidates from the vector store (all of them for a normal-sized KB), lexical from BM25.
         k = min(self.params.candidates, n)
-        dense_scores, dense_ids = self.version.faiss_index.search(qvec.reshape(1, -1).astype(np.float32), k)
-        lexical_all = self.bm25.scores(tokens)
+        dense_ids, _ = self.version.store.search(qvec, k)
+        lexical_all = self._bm25.scores(tokens)
         if lexical_all.any():
             lex_top = np.argpartition(-lexical_all, k - 1)[:k] if k < n else np.arange(n)
             lex_top = lex_top[lexical_all[lex_top] > 0]
         else:
             lex_top = np.array([], dtype=np.int64)
-        cand = np.unique(np.concatenate([dense_ids[0][dense_ids[0] >= 0], lex_top]))
-        dense = self.version.vectors[cand] @ qvec
+        cand = np.unique(np.concatenate([dense_ids, lex_top]))
+        dense = self.version.store.score(qvec, cand)
         lexical = lexical_all[cand]
         fused = linear(dense, lexical, self.params.lexical_weight, self.params.lexical_half)
 
         order = np.argsort(-fused, kind="stable")
-        hits = [Hit(chunks[cand[i]], float(fused[i]), float(dense[i]), float(lexical[i]), r)
-                for r, i in enumerate(order, start=1)]
+        hits = tuple(Hit(chunks[cand[i]], float(fused[i]), float(dense[i]), float(lexical[i]), r)
+                     for r, i in enumerate(order, start=1))
 
         case_best: dict[str, float] = {}
-        cat_best: dict[str, float] = defaultdict(lambda: -1.0)
+        cat_best: dict[str, float] = {}
         passage_best: dict[str, float] = {}
         for h in hits:
             c = h.chunk
             if c.case and h.score > case_best.get(c.case, -1.0):
                 case_best[c.case] = h.score
             if c.category:
-                cat_best[c.category] = max(cat_best[c.category], h.score)
+                cat_best[c.category] = max(cat_best.get(c.category, -1.0), h.score)
             passage_best.setdefault(c.passage, h.score)
 
-        faq = oos = None
-        if len(self.version.questions):
-            sims = self.version.question_vectors @ qvec
-            is_oos = self.version.extra.get("oos_mask")
-            if is_oos is None:
-                is_oos = np.array([q["passage"] == "oos" for q in self.version.questions])
-                self.version.extra["oos_mask"] = is_oos
-            if (~is_oos).any():
-                j = int(np.argmax(np.where(is_oos, -np.inf, sims)))
-                faq = (self.version.questions[j]["passage"], float(sims[j]), self.version.questions[j]["text"])
-            if is_oos.any():
-                j = int(np.argmax(np.where(is_oos, sims, -np.inf)))
-                oos = (float(sims[j]), self.version.questions[j]["text"])
-
+        sims = self.version.phrasing_vectors @ qvec
         return SearchResult(
-            query=q, tokens=tokens, hits=hits,
-            cases=sorted(case_best.items(), key=lambda kv: -kv[1]),
-            categories=sorted(cat_best.items(), key=lambda kv: -kv[1]),
-            faq=faq, oos=oos, top_dense=float(dense.max()) if len(dense) else 0.0,
-            top_lexical=float(lexical.max()) if len(lexical) else 0.0, scores=passage_best,
+            query=q, tokens=tuple(tokens), hits=hits,
+            cases=tuple(CaseScore(t, s) for t, s in sorted(case_best.items(), key=lambda kv: -kv[1])),
+            categories=tuple(CategoryScore(c, s) for c, s in sorted(cat_best.items(), key=lambda kv: -kv[1])),
+            faq=self._closest(sims, ~self._oos_mask), oos=self._closest(sims, self._oos_mask), passage_scores=passage_best,
         )
+
+    def _closest(self, sims: np.ndarray, mask: np.ndarray) -> Match | None:
+        if not mask.any():
+            return None
+        j = int(np.argmax(np.where(mask, sims, -np.inf)))
+        p = self.version.phrasings[j]
+        return Match(p.passage, float(sims[j]), p.text)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything (venv, package, headless Chromium and a Chinese font for the browser
-# test) and run all tests.
+# test), check the import contracts and the linter, and run all tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi wenquanyi; then
@@ -13,4 +13,7 @@ if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi wen
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q torch==2.13.0 -e '.[test]'
+# The layout's contracts first: imports point only down the stages, and the linter is clean.
+.venv/bin/lint-imports --no-cache
+.venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

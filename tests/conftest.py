@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kefu.settings import DEFAULT_MODEL, load_settings
+from core.settings import DEFAULT_MODEL, load_settings
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parent.parent
@@ -51,7 +51,7 @@ def settings():
 @pytest.fixture(scope="session")
 def real_model_dir(tmp_path_factory) -> Path:
     """The built-in model, converted once per test session."""
-    from retrieval.model import ensure_default_model
+    from models.build import ensure_default_model
 
     return ensure_default_model(tmp_path_factory.mktemp("models"))
 
@@ -71,8 +71,8 @@ def real_settings(monkeypatch, real_model_dir):
 @pytest.fixture(scope="session")
 def real_index(tmp_path_factory, real_model_dir):
     """Settings whose KEFU_HOME holds the shipped KB ingested with the real model (once per session)."""
+    from core.settings import Settings
     from ingest.pipeline import run_ingest
-    from kefu.settings import Settings
 
     home = tmp_path_factory.mktemp("real_home")
     (home / "models").mkdir()
@@ -84,8 +84,8 @@ def real_index(tmp_path_factory, real_model_dir):
 
 @pytest.fixture(scope="session")
 def real_service(real_index):
-    from retrieval.service import Service
+    from kefu import Kefu
 
-    service = Service(real_index)
-    service.warmup()
-    return service
+    kefu = Kefu(real_index)
+    kefu.warmup()
+    return kefu

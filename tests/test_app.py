@@ -13,12 +13,14 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from ingest.load import kb_files
+from core.errors import BusyError, ValidationError
+from core.settings import load_settings
+from index import versions as store
+from ingest import staging as ui_staging
+from ingest.parse import kb_files
 from ingest.pipeline import run_ingest
-from kefu import feedback, ui_common, ui_staging
-from kefu.errors import BusyError, ValidationError
-from kefu.settings import load_settings
-from retrieval import store
+from kefu.web import common as ui_common
+from records import feedback
 
 REPO = Path(__file__).resolve().parent.parent
 QUESTION = "物流显示签收了但我没收到"
@@ -56,7 +58,7 @@ def ask_agent(at: AppTest, question: str) -> AppTest:
 
 
 def login(at: AppTest, password: str = PASSWORD) -> AppTest:
-    at.switch_page("kefu/ui_editor.py").run()
+    at.switch_page("kefu/web/editor.py").run()
     at.text_input(key="editor_pw").input(password)
     at.button(key="editor_login_btn").click().run()
     return ok(at)
@@ -116,15 +118,21 @@ def test_first_start_builds_the_index_and_the_agent_gets_case_steps_and_citation
     assert live in footer(at)
 
 
-def test_picking_an_alternative_case_asks_again_with_its_title(kb):
+def test_picking_an_alternative_case_answers_for_it_without_editing_the_question(kb):
     question = "客户来电说他公司财务要求发票上必须有税号，之前下单时没填，现在订单已经完成一个多月了，问能不能作废重开一张带税号的普通发票，应该怎么操作"
     at = ask_agent(ok(app().run()), question)
     assert [h.value for h in at.subheader] == ["发票问题"]
     assert "也可能是…" in texts(at)
     at.button(key="alt_企业采购与发票服务").click().run()
     ok(at)
-    assert at.text_area(key="agent_q").value == f"{question} 企业采购与发票服务"
+    assert at.text_area(key="agent_q").value == question
     assert [h.value for h in at.subheader] == ["企业采购与发票服务"]
+    assert at.metric[0].value != "100%"  # the picked case keeps its own confidence
+    assert at.button(key="alt_发票问题")  # and the way back
+    at.button(key="fb_up").click().run()
+    assert ok(at) and feedback.negative(load_settings()) == []
+    with sqlite3.connect(load_settings().feedback_db) as conn:
+        assert conn.execute("SELECT question, case_title FROM feedback").fetchall() == [(question, "企业采购与发票服务")]
 
 
 def test_a_question_outside_the_kb_goes_to_a_human(kb, monkeypatch):
@@ -172,7 +180,7 @@ def test_a_broken_new_version_keeps_the_previous_one_serving(kb):
 
 def test_customer_chat_keeps_history_and_shows_no_internal_notes(kb):
     at = ok(app().run())
-    at.switch_page("kefu/ui_customer.py").run()
+    at.switch_page("kefu/web/customer.py").run()
     at.chat_input[0].set_value(QUESTION).run()
     at.chat_input[0].set_value("我的账号被盗了怎么办").run()
     ok(at)
@@ -194,7 +202,7 @@ def test_customer_chat_keeps_history_and_shows_no_internal_notes(kb):
 def test_customer_question_outside_the_kb_goes_to_a_human(kb, monkeypatch):
     monkeypatch.setenv("KEFU_OOS_THRESHOLD", "99")
     at = ok(app().run())
-    at.switch_page("kefu/ui_customer.py").run()
+    at.switch_page("kefu/web/customer.py").run()
     question = "**今天**天气<b>怎么样</b> [点这里](http://evil.example)"
     at.chat_input[0].set_value(question).run()
     assert ok(at).chat_message[0].markdown[0].value == ui_common.md(question)  # shown literally
@@ -209,7 +217,7 @@ def test_customer_question_outside_the_kb_goes_to_a_human(kb, monkeypatch):
 
 def test_editor_is_locked_without_a_password(kb):
     at = ok(app().run())
-    at.switch_page("kefu/ui_editor.py").run()
+    at.switch_page("kefu/web/editor.py").run()
     ok(at)
     assert "KEFU_EDITOR_PASSWORD" in at.info[0].value
     assert not at.file_uploader and not at.text_input and not at.text_area and not at.dataframe and not at.button
@@ -307,17 +315,17 @@ def test_an_edit_goes_live_without_a_restart_and_rolls_back(kb, monkeypatch):
     assert v2 != v1 and f"已上线 {v2}" in plain(at.success[0].value)
     assert {m.label: m.value for m in at.metric}["修改"] == "1"
 
-    at.switch_page("kefu/ui_agent.py").run()
+    at.switch_page("kefu/web/agent.py").run()
     ask_agent(at, QUESTION)
     assert "温馨提示：" + LOG007_ANSWER in reply(at)
     assert v2 in footer(at)
 
-    at.switch_page("kefu/ui_editor.py").run()
+    at.switch_page("kefu/web/editor.py").run()
     at.button(key="rollback").click().run()
     ok(at)
     assert store.current_version(settings.index_dir) == v1
     assert [plain(m.value) for m in at.success] == [f"已回滚：{v2} → {v1}"]  # the ingest report is gone
-    at.switch_page("kefu/ui_agent.py").run()
+    at.switch_page("kefu/web/agent.py").run()
     ask_agent(at, QUESTION)
     assert "温馨提示" not in reply(at) and v1 in footer(at)
 
@@ -348,8 +356,8 @@ def test_evaluation_page_shows_metrics_chart_and_misses(kb, monkeypatch):
     metrics = {"hit@1": 0.9, "hit@3": 0.95, "hit@5": 0.97, "mrr": 0.93, "category_acc": 0.96, "oos_refusal": 0.8,
                "false_refusal": 0.02, "latency_p50_ms": 12.0, "latency_p95_ms": 30.0}
 
-    def fake_evaluate(assistant, items, kb_dir, names=None, progress=None):
-        calls.append((assistant, len(items), kb_dir))
+    def fake_evaluate(kefu, items, kb_dir, names=None, progress=None):
+        calls.append((kefu, len(items), kb_dir))
         progress("正在评测 kefu")
         cats = {"物流与配送问题": {"n": 10, "hit@1": 0.9, "hit@3": 1.0, "category_acc": 1.0},
                 "订单相关问题": {"n": 8, "hit@1": 0.75, "hit@3": 0.9, "category_acc": 0.9}}
@@ -361,12 +369,14 @@ def test_evaluation_page_shows_metrics_chart_and_misses(kb, monkeypatch):
 
     monkeypatch.setattr("eval.run.evaluate", fake_evaluate)
     at = ok(app().run())
-    at.switch_page("kefu/ui_eval.py").run()
+    at.switch_page("kefu/web/evaluation.py").run()
     assert not at.dataframe
     at.button(key="eval_run").click().run()
     ok(at)
     assert len(calls) == 1 and calls[0][1] >= 150 and calls[0][2] == kb
-    assert calls[0][0].version.name  # the app's live assistant, not a second model
+    from kefu.web.common import get_kefu
+
+    assert calls[0][0] is get_kefu(load_settings())  # the app's own Kefu, not a second model
     table = at.dataframe[0].value
     assert list(table.index) == ["Kefu（本系统）", "BM25"] and table.loc["BM25", "Hit@1"] == 0.6
     assert table.loc["Kefu（本系统）", "延迟 P95 (ms)"] == 30.0
@@ -423,7 +433,7 @@ def test_a_failed_ingest_puts_the_kb_back(kb, monkeypatch):
 
 
 def test_no_page_renders_html():
-    sources = [REPO / "app.py", *sorted((REPO / "kefu").glob("ui_*.py"))]
+    sources = [REPO / "app.py", *sorted((REPO / "kefu" / "web").glob("*.py"))]
     assert len(sources) >= 6
     for path in sources:
         code = path.read_text(encoding="utf-8")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import BusyError, IndexError_, ValidationError
+from index import versions as store
 from ingest.pipeline import run_ingest
 from kefu.cli import main
-from kefu.errors import BusyError, IndexError_, ValidationError
-from retrieval import store
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -34,15 +34,17 @@ def test_first_ingest_builds_a_complete_version(s):
     v = store.read_version(s.index_dir)
     assert v.name == report.version == store.current_version(s.index_dir)
     m = v.manifest
-    assert m["model"] == "hash:256" and m["dimension"] == 256 and m["normalized"] is True
-    assert m["counts"] == {"chunks": report.chunks, "faqs": 3, "playbooks": 1, "cases": 4, "questions": 9, "out_of_scope_examples": 0, "embedded": report.chunks}
+    assert m.model == "hash:256" and m.dimension == 256 and m.normalized is True and m.version == v.name
+    assert m.counts == {"chunks": report.chunks, "faqs": 3, "playbooks": 1, "cases": 4, "questions": 9, "out_of_scope_examples": 0, "embedded": report.chunks}
     lost = next(c for c in v.chunks if c.passage == "scope:2.1")
     assert lost.section == "二、物流与配送问题 > 1.包裹丢失或损毁"
     assert lost.embed_text.startswith(lost.section)
     assert (lost.case, lost.category, lost.kb_version, lost.source) == ("包裹丢失或损毁", "物流与配送问题", v.name, "service_scope.md")
     faq = next(c for c in v.chunks if c.passage == "faq:T-003")
     assert faq.text.endswith("客服会协助取证并决定补偿或重发。") and faq.questions[0] == "冷冻食品到货时已经化了怎么办？"
-    assert not list(v.path.glob("*.pkl")) and not list(v.path.glob("*.pickle"))
+    # The folder holds exactly the checksummed files (JSON, JSONL, .npy, FAISS): no pickle anywhere.
+    assert sorted(p.name for p in v.path.iterdir()) == sorted(["manifest.json", *m.files])
+    assert {f.rsplit(".", 1)[1] for f in m.files} == {"faiss", "npy", "jsonl", "json"}
 
 
 def test_unchanged_kb_embeds_nothing_and_keeps_the_live_version(s):

@@ -3,8 +3,8 @@
 import pytest
 from openpyxl import Workbook
 
+from core.errors import ValidationError
 from ingest.validate import load_kb
-from kefu.errors import ValidationError
 
 
 def _error(kb) -> ValidationError:

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kefu.errors import ModelError
-from retrieval import e5_convert, e5_format, model
-from retrieval.model import MARKER, MODEL_DIRNAME, ensure_default_model
+from core.errors import ModelError
+from models import build as model
+from models import e5_convert, e5_format
+from models.build import MARKER, MODEL_DIRNAME, ensure_default_model
 
 # Short colloquial queries, long passages, full-width punctuation, newlines, English mixed in.
 TEXTS = [

@@ -39,7 +39,7 @@ def test_account_theft_always_goes_to_a_human(real_service):
 
 
 def test_dev_set_regression_floor_and_baselines(real_service):
-    report = evaluate(real_service.assistant(), load_devset(), real_service.settings.kb_dir)
+    report = evaluate(real_service, load_devset(), real_service.settings.kb_dir)
     kefu = report["systems"]["kefu"]
     assert kefu["hit@3"] >= HIT3_FLOOR
     assert kefu["false_refusal"] <= FALSE_REFUSAL_CEILING and kefu["oos_refusal"] >= OOS_REFUSAL_FLOOR

@@ -1,4 +1,5 @@
-from kefu.text import Lexicon, mask_personal_data, normalize, pack_sentences, split_sentences, tokenize
+from core.privacy import mask_personal_data
+from core.text import Lexicon, normalize, pack_sentences, split_sentences, tokenize
 
 
 def test_tokenize_splits_chinese_into_several_tokens():

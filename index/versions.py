@@ -14,6 +14,7 @@ No pickle: JSON, JSONL, .npy without objects, and FAISS's own format.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -22,16 +23,30 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import faiss
 import numpy as np
 
-from kefu import __version__
-from kefu.errors import BusyError, IndexError_
-from kefu.types import Chunk, file_sha256
+from core.errors import BusyError, IndexError_
+from core.hashing import sha256_file
+from core.kb import KnowledgeBase
+from core.settings import VERSION
+from core.types import Chunk
+from index.faiss_store import FAISS_FILE, FaissStore, VectorStore, index_type
+from index.manifest import Manifest, read_manifest
 
-FORMAT = 2  # 2: BM25 tokens stored with the version
-HNSW_MIN_CHUNKS = 20_000  # below this an exact flat scan is faster than a graph
-_FILES = ("index.faiss", "vectors.npy", "chunks.jsonl", "tokens.jsonl", "questions.jsonl", "questions.npy", "kb.json")
+_FILES = (FAISS_FILE, "vectors.npy", "chunks.jsonl", "tokens.jsonl", "questions.jsonl", "questions.npy", "kb.json")
+
+
+@dataclass(frozen=True)
+class Phrasing:
+    """A question matched query-to-query: an FAQ question or variant ("faq:ID"), or an
+    example of a question the KB does not cover ("oos")."""
+
+    passage: str
+    text: str
+
+    @property
+    def out_of_scope(self) -> bool:
+        return self.passage == "oos"
 
 
 @dataclass
@@ -40,19 +55,19 @@ class IndexVersion:
 
     name: str
     path: Path
-    manifest: dict
+    manifest: Manifest
     chunks: list[Chunk]
     tokens: list[list[str]]  # BM25 tokens of each chunk, made at ingest with the version's lexicon
     vectors: np.ndarray
-    faiss_index: faiss.Index
-    questions: list[dict]  # {"passage": "faq:ID", "text": ...}
-    question_vectors: np.ndarray
-    kb: dict  # categories, cases, playbooks, words, synonyms
+    store: VectorStore
+    phrasings: list[Phrasing]
+    phrasing_vectors: np.ndarray
+    kb: KnowledgeBase
     extra: dict = field(default_factory=dict)  # caches built from the above (BM25, ...)
 
     @property
     def model(self) -> str:
-        return self.manifest["model"]
+        return self.manifest.model
 
 
 def _fsync_write(path: Path, data: bytes) -> None:
@@ -62,19 +77,12 @@ def _fsync_write(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def build_faiss(vectors: np.ndarray) -> faiss.Index:
-    """Inner product on normalised vectors is cosine. Flat (exact) for KBs of normal size;
-    HNSW past HNSW_MIN_CHUNKS keeps query latency flat as the KB grows."""
-    dim = vectors.shape[1]
-    if len(vectors) >= HNSW_MIN_CHUNKS:
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 128
-    else:
-        index = faiss.IndexFlatIP(dim)
-    if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
+def _jsonl(rows) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+
+
+def _read_jsonl(path: Path) -> list:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def versions_dir(index_dir: Path) -> Path:
@@ -82,7 +90,7 @@ def versions_dir(index_dir: Path) -> Path:
 
 
 def list_versions(index_dir: Path) -> list[str]:
-    """Complete versions, oldest first (names start with their build time)."""
+    """Complete versions, oldest first (names start with a sequence number)."""
     vdir = versions_dir(index_dir)
     if not vdir.is_dir():
         return []
@@ -110,31 +118,26 @@ def new_version_name(index_dir: Path, kb_hash: str) -> str:
     return f"v{seq:04d}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{kb_hash[:8]}"
 
 
-def write_version(index_dir: Path, name: str, manifest: dict, chunks: list[Chunk], tokens: list[list[str]],
-                  vectors: np.ndarray, questions: list[dict], question_vectors: np.ndarray, kb: dict) -> Path:
+def write_version(index_dir: Path, manifest: Manifest, chunks: list[Chunk], tokens: list[list[str]],
+                  vectors: np.ndarray, phrasings: list[Phrasing], phrasing_vectors: np.ndarray, kb: KnowledgeBase) -> Path:
     """Write a complete version into a temporary folder, then rename it into place."""
     vdir = versions_dir(index_dir)
     vdir.mkdir(parents=True, exist_ok=True)
-    tmp = index_dir / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
+    tmp = index_dir / f".tmp-{manifest.version}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        faiss.write_index(build_faiss(vectors), str(tmp / "index.faiss"))
-        with open(tmp / "vectors.npy", "wb") as f:
-            np.save(f, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
-        with open(tmp / "questions.npy", "wb") as f:
-            np.save(f, np.ascontiguousarray(question_vectors, dtype=np.float32), allow_pickle=False)
-        _fsync_write(tmp / "chunks.jsonl", "".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in chunks).encode())
-        _fsync_write(tmp / "tokens.jsonl", "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tokens).encode())
-        _fsync_write(tmp / "questions.jsonl", "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions).encode())
-        _fsync_write(tmp / "kb.json", json.dumps(kb, ensure_ascii=False, indent=1).encode())
-        manifest = {
-            **manifest, "format": FORMAT, "version": name, "package_version": __version__,
-            "index_type": "hnsw" if len(vectors) >= HNSW_MIN_CHUNKS else "flat",
-            "metric": "inner_product", "normalized": True,
-            "files": {f: file_sha256(tmp / f) for f in _FILES},
-        }
-        _fsync_write(tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2).encode())
-        final = vdir / name
+        FaissStore.build(vectors).save(tmp)
+        for name, array in (("vectors.npy", vectors), ("questions.npy", phrasing_vectors)):
+            with open(tmp / name, "wb") as f:
+                np.save(f, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+        _fsync_write(tmp / "chunks.jsonl", _jsonl(c.to_dict() for c in chunks))
+        _fsync_write(tmp / "tokens.jsonl", _jsonl(tokens))
+        _fsync_write(tmp / "questions.jsonl", _jsonl(dataclasses.asdict(p) for p in phrasings))
+        _fsync_write(tmp / "kb.json", json.dumps(kb.to_dict(), ensure_ascii=False, indent=1).encode("utf-8"))
+        manifest = dataclasses.replace(manifest, package_version=VERSION, index_type=index_type(len(vectors)),
+                                       files={f: sha256_file(tmp / f) for f in _FILES})
+        _fsync_write(tmp / "manifest.json", manifest.to_json())
+        final = vdir / manifest.version
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -158,6 +161,7 @@ def prune(index_dir: Path, keep: int) -> list[str]:
 
 
 def rollback(index_dir: Path) -> tuple[str, str]:
+    """Make the version before the live one live; returns (from, to). The caller holds the lock."""
     live = current_version(index_dir)
     names = list_versions(index_dir)
     older = [n for n in names if live is None or n < live]
@@ -169,13 +173,6 @@ def rollback(index_dir: Path) -> tuple[str, str]:
     return live or "", target
 
 
-def read_manifest(path: Path) -> dict:
-    try:
-        return json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise IndexError_(f"索引版本 {path.name} 的 manifest 无法读取（{e}）：请运行 `kefu rollback` 或 `kefu ingest`") from None
-
-
 def read_version(index_dir: Path, name: str | None = None, expected_model: str | None = None) -> IndexVersion:
     """Load a version (the live one by default), verifying model and file checksums."""
     name = name or current_version(index_dir)
@@ -185,26 +182,24 @@ def read_version(index_dir: Path, name: str | None = None, expected_model: str |
     if not path.is_dir():
         raise IndexError_(f"线上索引版本 {name} 不在 {versions_dir(index_dir)} 中：请运行 `kefu ingest`")
     manifest = read_manifest(path)
-    if manifest.get("format") != FORMAT:
-        raise IndexError_(f"索引版本 {name} 的格式为 {manifest.get('format')}，当前 Kefu 只能读取格式 {FORMAT}：请运行 `kefu ingest`")
-    if expected_model and manifest.get("model") != expected_model:
-        raise IndexError_(f"索引是用嵌入模型 '{manifest.get('model')}' 构建的，但当前配置的模型是 '{expected_model}'：请运行 `kefu ingest` 重建索引")
-    for f, digest in manifest.get("files", {}).items():
-        if not (path / f).is_file() or file_sha256(path / f) != digest:
+    if expected_model and manifest.model != expected_model:
+        raise IndexError_(f"索引是用嵌入模型 '{manifest.model}' 构建的，但当前配置的模型是 '{expected_model}'：请运行 `kefu ingest` 重建索引")
+    for f, digest in manifest.files.items():
+        if not (path / f).is_file() or sha256_file(path / f) != digest:
             raise IndexError_(f"索引版本 {name} 已损坏（{f} 缺失或被改动）：请运行 `kefu rollback` 或 `kefu ingest`")
     try:
-        chunks = [Chunk.from_dict(json.loads(line)) for line in (path / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line]
-        tokens = [json.loads(line) for line in (path / "tokens.jsonl").read_text(encoding="utf-8").splitlines() if line]
-        questions = [json.loads(line) for line in (path / "questions.jsonl").read_text(encoding="utf-8").splitlines() if line]
+        chunks = [Chunk.from_dict(d) for d in _read_jsonl(path / "chunks.jsonl")]
+        tokens = _read_jsonl(path / "tokens.jsonl")
+        phrasings = [Phrasing(d["passage"], d["text"]) for d in _read_jsonl(path / "questions.jsonl")]
         vectors = np.load(path / "vectors.npy", allow_pickle=False)
-        qvecs = np.load(path / "questions.npy", allow_pickle=False)
-        index = faiss.read_index(str(path / "index.faiss"))
-        kb = json.loads((path / "kb.json").read_text(encoding="utf-8"))
+        pvecs = np.load(path / "questions.npy", allow_pickle=False)
+        store = FaissStore.load(path, vectors)
+        kb = KnowledgeBase.from_dict(json.loads((path / "kb.json").read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
         raise IndexError_(f"索引版本 {name} 无法读取（{e}）：请运行 `kefu rollback` 或 `kefu ingest`") from None
-    if index.ntotal != len(chunks) or len(vectors) != len(chunks) or len(tokens) != len(chunks) or len(qvecs) != len(questions):
+    if len(store) != len(chunks) or len(vectors) != len(chunks) or len(tokens) != len(chunks) or len(pvecs) != len(phrasings):
         raise IndexError_(f"索引版本 {name} 数据不一致（向量与分块数量不符）：请运行 `kefu ingest`")
-    return IndexVersion(name, path, manifest, chunks, tokens, vectors, index, questions, qvecs, kb)
+    return IndexVersion(name, path, manifest, chunks, tokens, vectors, store, phrasings, pvecs, kb)
 
 
 @contextlib.contextmanager

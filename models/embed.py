@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from kefu.errors import ModelError
-from kefu.settings import DEFAULT_MODEL, Settings
+from core.errors import ModelError
+from core.settings import DEFAULT_MODEL, Settings
 
 Progress = Callable[[str], None]
 
@@ -122,7 +122,7 @@ def load_embeddings(settings: Settings, progress: Progress | None = None) -> Kef
             raise ModelError(f"KEFU_EMBEDDING_MODEL={name!r} 无效：测试用嵌入器的写法是 hash:维数，例如 hash:256") from None
     path = name
     if name == DEFAULT_MODEL:
-        from retrieval.model import ensure_default_model
+        from models.build import ensure_default_model
 
         path = str(ensure_default_model(settings.models_dir, progress))
     if progress:

@@ -41,3 +41,9 @@ class BusyError(KefuError):
     """Another ingest holds the lock."""
 
     exit_code = 4
+
+
+class InputError(KefuError):
+    """A request names something that does not exist (a role, a case)."""
+
+    exit_code = 2

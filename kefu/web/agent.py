@@ -5,26 +5,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from kefu import feedback, ui_common as ui
-from kefu.types import Answer
-from retrieval.service import Service
+from core.types import Answer
+from kefu import Kefu
+from kefu.web import common as ui
 
 
-def ask(service: Service, question: str) -> None:
-    st.session_state.agent_answer = service.ask(question, "agent")
-    st.session_state.agent_terms = ui.query_terms(service, question)
+def ask(kefu: Kefu, question: str, case: str | None = None) -> None:
+    """Answer the question; `case` answers it for an alternative the agent picked (the
+    question itself is unchanged, so feedback records what the customer asked)."""
+    st.session_state.agent_answer = kefu.ask(question, "agent", case=case)
     st.session_state.agent_rated = False
     st.session_state.pop("fb_comment", None)  # a new answer starts with an empty comment
 
 
-def _ask_with_case(service: Service, question: str, title: str) -> None:
-    """Picking an alternative asks again with the case title appended."""
-    question = f"{question} {title}"
-    st.session_state.agent_q = question
-    ask(service, question)
-
-
-def case_card(service: Service, a: Answer) -> None:
+def case_card(kefu: Kefu, a: Answer) -> None:
     with st.container(border=True):
         left, right = st.columns([4, 1])
         with left:
@@ -36,7 +30,7 @@ def case_card(service: Service, a: Answer) -> None:
             cols = st.columns(len(a.alternatives))
             for col, alt in zip(cols, a.alternatives):
                 col.button(ui.md(f"{alt.title}（{alt.category}）"), key=f"alt_{alt.title}",
-                           on_click=_ask_with_case, args=(service, a.query, alt.title))
+                           on_click=ask, args=(kefu, a.query, alt.title))
 
 
 def handling_path(a: Answer) -> None:
@@ -57,24 +51,24 @@ def citations(a: Answer, terms: list[str]) -> None:
             st.markdown(ui.highlight(c.text, terms))
 
 
-def _rate(settings, a: Answer, rating: str) -> None:
-    feedback.record(settings, role="agent", question=a.query, case=a.case.title if a.case else None,
+def _rate(kefu: Kefu, a: Answer, rating: str) -> None:
+    kefu.feedback(role="agent", question=a.query, case=a.case.title if a.case else None,
                     kb_version=a.kb_version, rating=rating, comment=st.session_state.get("fb_comment", ""))
     st.session_state.agent_rated = True
 
 
-def feedback_box(settings, a: Answer) -> None:
+def feedback_box(kefu: Kefu, a: Answer) -> None:
     st.markdown("#### 这个答复有用吗？")
     if st.session_state.get("agent_rated"):
         st.success("已记录反馈，谢谢！")
         return
     st.text_input("补充说明（可选）", key="fb_comment", placeholder="例如：案例判断错了，应为…")
     up, down, _ = st.columns([1, 1, 4])
-    up.button("有用", icon=":material/thumb_up:", key="fb_up", on_click=_rate, args=(settings, a, "up"))
-    down.button("没用", icon=":material/thumb_down:", key="fb_down", on_click=_rate, args=(settings, a, "down"))
+    up.button("有用", icon=":material/thumb_up:", key="fb_up", on_click=_rate, args=(kefu, a, "up"))
+    down.button("没用", icon=":material/thumb_down:", key="fb_down", on_click=_rate, args=(kefu, a, "down"))
 
 
-def render_answer(settings, service: Service, a: Answer, terms: list[str]) -> None:
+def render_answer(kefu: Kefu, a: Answer) -> None:
     if a.notice in ui.PLAIN_NOTICES:
         st.info(ui.md(a.answer))
         return
@@ -87,7 +81,7 @@ def render_answer(settings, service: Service, a: Answer, terms: list[str]) -> No
             for alt in a.alternatives:
                 st.caption(f"可能属于：{ui.md(alt.category)}")
         else:
-            case_card(service, a)
+            case_card(kefu, a)
         if a.escalate:
             team = f"（{a.team}）" if a.team else ""
             st.error(f"**需转人工{ui.md(team)}**：{ui.md(a.escalate_reason)}", icon=":material/support_agent:")
@@ -103,27 +97,27 @@ def render_answer(settings, service: Service, a: Answer, terms: list[str]) -> No
             st.markdown("\n".join(f"- {ui.md(n)}" for n in a.internal_notes))
         if a.related:
             st.markdown("**相关案例**：" + "、".join(ui.md(r) for r in a.related))
-        feedback_box(settings, a)
+        feedback_box(kefu, a)
         ui.footer(a)
     with side:
         if a.citations:
-            citations(a, terms)
+            citations(a, a.terms)
 
 
 def main() -> None:
     settings = ui.settings_or_stop()
     st.title("客服工作台")
-    service = ui.ready_service(settings)
+    kefu = ui.ready_kefu(settings)
     with st.form("agent_form", border=False):
         question = st.text_area("客户问题", key="agent_q", height=90,
                                 placeholder="粘贴或输入客户的问题，例如：物流显示签收了但我没收到")
         submitted = st.form_submit_button("查询", type="primary", key="agent_submit")
     if submitted:
-        ask(service, question)
-    ui.warn_if_stale(service)
+        ask(kefu, question)
+    ui.warn_if_stale(kefu)
     answer = st.session_state.get("agent_answer")
     if answer is not None:
-        render_answer(settings, service, answer, st.session_state.get("agent_terms", []))
+        render_answer(kefu, answer)
 
 
 if __name__ == "__main__":

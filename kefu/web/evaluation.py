@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from kefu import ui_common as ui
-from kefu.errors import KefuError
+from core.errors import KefuError
+from kefu.web import common as ui
 
 SYSTEM_LABEL = {"kefu": "Kefu（本系统）", "bm25": "BM25", "dense": "纯向量检索",
                 "langchain_naive": "LangChain 朴素 RAG", "chatchat_like": "Chatchat 式检索"}
@@ -53,10 +53,10 @@ def run(settings) -> None:
     from eval.metrics import load_devset
     from eval.run import evaluate
 
-    service = ui.ready_service(settings)  # the app's own model and live version, not a second copy
+    kefu = ui.ready_kefu(settings)  # the app's own model and live version, not a second copy
     with st.status("正在评测：每个系统都要回答整个开发集，使用真实模型需要几分钟…", expanded=True) as status:
         try:
-            report = evaluate(service.assistant(), load_devset(), settings.kb_dir,
+            report = evaluate(kefu, load_devset(), settings.kb_dir,
                               progress=lambda m: status.write(f"· {ui.md(m)}"))
         except KefuError as e:
             status.update(label="评测失败", state="error")

@@ -1,125 +1,24 @@
-"""Typed data that crosses module lines: KB documents, chunks, hits and answers."""
+"""Typed data that crosses module lines: chunks, hits, decisions and answers."""
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
-# --- The knowledge base as loaded and validated ---------------------------------------
+from core.hashing import sha256_text
 
-
-@dataclass(frozen=True)
-class Case:
-    title: str
-    category: str
-    passage: str  # e.g. "scope:5.3"
+ROLES = ("agent", "customer")
 
 
-@dataclass(frozen=True)
-class Passage:
-    """A citable unit of the KB: a service-scope paragraph or an FAQ entry."""
+@dataclass
+class Hooks:
+    """How a caller (CLI, page, API) hears about a long run: messages, and embedding counts."""
 
-    id: str  # "scope:5.3", "faq:LOG-003"
-    source: str  # path relative to the KB folder
-    section: str  # heading path, e.g. "五、物流与配送问题 > 3.包裹丢失或损毁"
-    text: str
-    case: str | None
-    category: str | None
-    line: int
-
-
-@dataclass(frozen=True)
-class FAQ:
-    id: str
-    question: str
-    variants: tuple[str, ...]
-    answer: str
-    case: str | None
-    category: str
-    effective_date: str
-    source_ref: str  # the entry's `source` field: what the policy rests on
-    sample: bool
-    file: str  # path relative to the KB folder
-    line: int
-    case_line: int = 0  # line of the `case:` field, for errors about it (YAML only)
-
-
-@dataclass(frozen=True)
-class PlaybookItem:
-    text: str
-    cites: tuple[str, ...]
-    line: int = 0
-    to: str = ""  # escalation target, for escalate items
-
-
-@dataclass(frozen=True)
-class Playbook:
-    case: str
-    category: str
-    summary: str
-    team: str
-    preconditions: tuple[PlaybookItem, ...]
-    verify: tuple[PlaybookItem, ...]
-    steps: tuple[PlaybookItem, ...]
-    self_service: tuple[PlaybookItem, ...]
-    have_ready: tuple[str, ...]
-    escalate: tuple[PlaybookItem, ...]
-    internal_notes: tuple[str, ...]
-    file: str
-    always_escalate: str = ""  # a reason when this case always goes to a human
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Playbook":
-        items = lambda key: tuple(PlaybookItem(i["text"], tuple(i["cites"]), i.get("line", 0), i.get("to", "")) for i in d[key])  # noqa: E731
-        return cls(
-            case=d["case"], category=d["category"], summary=d["summary"], team=d["team"],
-            preconditions=items("preconditions"), verify=items("verify"), steps=items("steps"),
-            self_service=items("self_service"), have_ready=tuple(d["have_ready"]),
-            escalate=items("escalate"), internal_notes=tuple(d["internal_notes"]), file=d["file"],
-            always_escalate=d.get("always_escalate", ""),
-        )
-
-
-@dataclass(frozen=True)
-class KnowledgeBase:
-    """Everything ingest read from `kb/`, validated: the taxonomy, passages, FAQs, playbooks."""
-
-    categories: tuple[str, ...]
-    cases: tuple[Case, ...]
-    passages: tuple[Passage, ...]
-    faqs: tuple[FAQ, ...]
-    playbooks: tuple[Playbook, ...]
-    words: tuple[str, ...]
-    synonyms: tuple[tuple[str, ...], ...]
-    escalation: tuple[tuple[str, str], ...]  # (trigger word, reason)
-    negatives: tuple[str, ...]  # example questions the KB does not cover
-    files: dict[str, str]  # relative path -> sha256 of its bytes
-
-    @property
-    def content_hash(self) -> str:
-        h = hashlib.sha256()
-        for path in sorted(self.files):
-            h.update(f"{path}\0{self.files[path]}\n".encode())
-        return h.hexdigest()
+    message: Callable[[str], None] = lambda _msg: None
+    progress: Callable[[int, int], None] = lambda _done, _total: None
 
 
 # --- Index units ------------------------------------------------------------------------
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def file_sha256(path) -> str:
-    """SHA-256 of a file, read in 1 MiB blocks (model weights are 70 MB)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -129,13 +28,12 @@ class Chunk:
     id: str
     key: str  # stable identity across versions: passage id plus part number
     passage: str  # the passage this chunk belongs to ("scope:5.3", "faq:LOG-003", "playbook:5.3")
-    kind: str  # "scope" | "faq" | "playbook"
+    kind: str  # "scope" | "doc" | "faq" | "playbook"
     source: str
     section: str
     text: str
     case: str | None
     category: str | None
-    position: int
     kb_version: str = ""
     questions: tuple[str, ...] = ()  # an FAQ's question and its variants
 
@@ -152,24 +50,59 @@ class Chunk:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Chunk":
+    def from_dict(cls, d: dict) -> Chunk:
         return cls(**{**d, "questions": tuple(d.get("questions", ()))})
 
     @staticmethod
     def make_id(source: str, text: str) -> str:
-        return text_hash(f"{source}\0{text}")[:16]
+        return sha256_text(f"{source}\0{text}")[:16]
 
 
 @dataclass(frozen=True)
 class Hit:
     chunk: Chunk
     score: float  # fused score used for ranking
-    dense: float = 0.0
-    lexical: float = 0.0
+    dense: float = 0.0  # cosine
+    lexical: float = 0.0  # raw BM25
     rank: int = 0
 
 
-# --- Answers ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CaseScore:
+    title: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Match:
+    """The closest stored phrasing to a query: an FAQ question or variant (passage
+    "faq:ID"), or an out-of-scope example (passage "oos")."""
+
+    passage: str
+    cosine: float
+    text: str
+
+
+# --- Decisions and answers ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Why an answer is what it is: in scope or not, by which route, and the scores behind it."""
+
+    route: str  # "faq" (approved answer of a close phrasing) | "case" | "category" | "refused"
+    case: str | None
+    category: str | None
+    faq: str | None  # the FAQ passage answered with, if any
+    evidence: float  # closest FAQ phrasing + best case - closest out-of-scope example
+    threshold: float  # below it the question is out of scope
+    faq_match: Match | None
+    oos_match: Match | None
+    cases: tuple[CaseScore, ...]  # every case that scored, best first
+
+    @property
+    def refused(self) -> bool:
+        return self.route == "refused"
 
 
 @dataclass(frozen=True)
@@ -195,7 +128,7 @@ class Citation:
 class HandlingStep:
     text: str
     cites: tuple[int, ...]
-    kind: str = "step"  # "verify" | "step" | "escalate" | "self_service" | "precondition"
+    kind: str = "step"  # "verify" | "step" | "escalate" | "self_service"
 
 
 @dataclass(frozen=True)
@@ -222,6 +155,8 @@ class Answer:
     notice: str = ""  # a message about the input itself (empty, truncated, ...)
     summary: str = ""  # agents: the playbook's one-line description of the case
     contact: str = ""  # how to reach a human and what to have ready
+    terms: tuple[str, ...] = ()  # the query's search terms with their synonyms, longest first (for highlighting)
+    decision: Decision | None = None  # None when the input held no question
 
     def to_json(self) -> dict:
         """The stable JSON shape of `kefu ask --json`."""

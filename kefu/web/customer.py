@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from kefu import feedback, ui_common as ui
-from kefu.types import Answer
+from core.types import Answer
+from kefu import Kefu
+from kefu.web import common as ui
 
 WELCOME = "您好，我是客服知识助手。请描述您遇到的问题，例如：“物流显示签收了但我没收到”。"
 
@@ -33,37 +34,37 @@ def render_answer(a: Answer) -> None:
             st.markdown("\n".join(f"- {ui.md(item)}" for item in a.have_ready))
 
 
-def _rate(settings, i: int) -> None:
+def _rate(kefu: Kefu, i: int) -> None:
     value = st.session_state.get(f"cfb_{i}")
     if value is None:
         return
     question, a = st.session_state.chat[i]
-    feedback.record(settings, role="customer", question=question, case=a.case.title if a.case else None,
+    kefu.feedback(role="customer", question=question, case=a.case.title if a.case else None,
                     kb_version=a.kb_version, rating="up" if value == 1 else "down")
 
 
-def show_turn(settings, i: int, question: str, a: Answer) -> None:
+def show_turn(kefu: Kefu, i: int, question: str, a: Answer) -> None:
     with st.chat_message("user"):
         st.markdown(ui.md(question))
     with st.chat_message("assistant"):
         render_answer(a)
         if a.notice not in ui.PLAIN_NOTICES:
             rated = st.session_state.get(f"cfb_{i}") is not None
-            st.feedback("thumbs", key=f"cfb_{i}", on_change=_rate, args=(settings, i), disabled=rated)
+            st.feedback("thumbs", key=f"cfb_{i}", on_change=_rate, args=(kefu, i), disabled=rated)
 
 
 def main() -> None:
     settings = ui.settings_or_stop()
     st.title("自助服务")
-    service = ui.ready_service(settings)
-    ui.warn_if_stale(service)
+    kefu = ui.ready_kefu(settings)
+    ui.warn_if_stale(kefu)
     chat = st.session_state.setdefault("chat", [])
     st.caption(WELCOME)
     for i, (question, a) in enumerate(chat):
-        show_turn(settings, i, question, a)
+        show_turn(kefu, i, question, a)
     if question := st.chat_input("请输入您的问题"):
-        chat.append((question, service.ask(question, "customer")))
-        show_turn(settings, len(chat) - 1, question, chat[-1][1])
+        chat.append((question, kefu.ask(question, "customer")))
+        show_turn(kefu, len(chat) - 1, question, chat[-1][1])
 
 
 if __name__ == "__main__":

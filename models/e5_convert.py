@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import struct
 import unicodedata
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
-from retrieval.e5_format import E5File, dequant_q4, read_e5, tensor_bytes
+from models.e5_format import E5File, dequant_q4, read_e5, tensor_bytes
 
 CONVERTER_VERSION = 1
 # Plane-16 private-use code points: placeholders that NFKC leaves alone.
@@ -75,7 +75,7 @@ def write_safetensors(path: Path, f: E5File, dtype=np.float16) -> None:
     hjson += b" " * (-len(hjson) % 8)  # keep tensor data 8-byte aligned
     with open(path, "wb") as out:
         out.write(struct.pack("<Q", len(hjson)) + hjson)
-        for name, shape, load in items:
+        for _name, shape, load in items:
             arr = np.ascontiguousarray(load().reshape(shape), dtype)
             out.write(memoryview(arr).cast("B"))  # no bytes copy of the 384 MB table
             del arr
@@ -91,9 +91,8 @@ def _normalizer(f: E5File):
         if unicodedata.normalize("NFKC", chr(cp)) != rep:
             by_out.setdefault(rep, []).append(cp)
     for cp in range(0x10000):  # BMP chars NFKC changes but the map keeps (e.g. U+FF5E '～')
-        if cp not in f.norm_map and not 0xD800 <= cp < 0xE000:
-            if unicodedata.normalize("NFKC", chr(cp)) != chr(cp):
-                protect.append(cp)
+        if cp not in f.norm_map and not 0xD800 <= cp < 0xE000 and unicodedata.normalize("NFKC", chr(cp)) != chr(cp):
+            protect.append(cp)
     steps = []
     for rep, cps in sorted(by_out.items()):
         cls = "".join(f"\\x{{{cp:x}}}" for cp in sorted(cps))

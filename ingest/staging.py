@@ -1,5 +1,5 @@
-"""Changing the KB from the editor console: validate a new or edited file on a staged copy
-of the KB, and only then write it into the KB and ingest. No Streamlit here.
+"""Changing the KB from a console: validate a new or edited file on a staged copy of the
+KB, and only then write it into the KB and ingest.
 
 A failed validation touches nothing; a failed ingest puts the file back as it was, so the
 KB folder and the live index both stay unchanged.
@@ -14,12 +14,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ingest.load import kb_files
-from ingest.pipeline import DocumentDiff, Hooks, IngestReport, preview, run_ingest
-from kefu.errors import ValidationError
-from kefu.settings import Settings
-from kefu.types import Chunk
-from retrieval.embed import KefuEmbeddings
+from core.errors import ValidationError
+from core.settings import Settings
+from core.types import Chunk, Hooks
+from ingest.parse import kb_files
+from ingest.pipeline import DocumentDiff, IngestReport, preview, run_ingest
+from models.embed import KefuEmbeddings
 
 UPLOAD_FOLDERS = {".md": "docs", ".csv": "faqs", ".xlsx": "faqs"}
 TEXT_SUFFIXES = {".md", ".yaml", ".yml", ".csv", ".txt"}

@@ -8,12 +8,10 @@ import hashlib
 
 import streamlit as st
 
-from ingest.pipeline import Hooks, IngestReport, document_status
-from kefu import feedback, ui_common as ui, ui_staging as staging
-from kefu.errors import KefuError, ValidationError
-from kefu.settings import Settings
-from retrieval import store
-from retrieval.service import Service
+from core.errors import KefuError, ValidationError
+from core.types import Hooks
+from kefu import Kefu
+from kefu.web import common as ui
 
 HOW_TO_ENABLE = (
     "知识库管理未启用。要启用，请在启动应用前设置环境变量 `KEFU_EDITOR_PASSWORD`"
@@ -32,9 +30,9 @@ def login(expected: str) -> None:
             st.error("密码不正确。")
 
 
-def documents(settings: Settings) -> None:
+def documents(kefu: Kefu) -> None:
     try:
-        status = document_status(settings)
+        status = kefu.documents()
     except KefuError as e:
         st.error(ui.md(str(e)))
         return
@@ -48,52 +46,52 @@ def _fingerprint(rel: str, data: bytes) -> tuple[str, str]:
     return rel, hashlib.sha256(data).hexdigest()
 
 
-def _stage(settings: Settings, rel: str, data: bytes) -> None:
+def _stage(kefu: Kefu, rel: str, data: bytes) -> None:
     for key in ("pending", "stage_error", "ingest_report"):
         st.session_state.pop(key, None)
     st.session_state.staged_for = _fingerprint(rel, data)
     try:
-        st.session_state.pending = staging.stage(settings, rel, data)
+        st.session_state.pending = kefu.stage(rel, data)
     except ValidationError as e:
         st.session_state.stage_error = (e.source, e.line, e.detail)
 
 
-def choose_change(settings: Settings) -> tuple[str, bytes] | None:
+def choose_change(kefu: Kefu) -> tuple[str, bytes] | None:
     """The file the editor is working on, as (path in the KB, bytes), after a validate click."""
     mode = st.radio("操作", ["编辑现有文档", "上传文件"], horizontal=True, key="edit_mode")
     if mode == "编辑现有文档":
         try:
-            files = staging.editable_files(settings)
+            files = kefu.editable_files()
         except KefuError as e:
             st.error(ui.md(str(e)))
             return None
         rel = st.selectbox("文档", files, key="edit_file")
         try:
-            text = (settings.kb_dir / rel).read_bytes().decode("utf-8-sig")
+            text = (kefu.settings.kb_dir / rel).read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError:
             st.error("这个文件不是 UTF-8 编码，无法在此编辑：请转换为 UTF-8 后通过“上传文件”替换。")
             return None
         data = st.text_area("内容", value=text, height=420, key=f"edit_text::{rel}").encode("utf-8")
         if st.button("校验修改", key="validate_edit"):
-            _stage(settings, rel, data)
+            _stage(kefu, rel, data)
         return rel, data
     upload = st.file_uploader("上传 Markdown 政策文档（放入 docs/）或 CSV / XLSX FAQ 表格（放入 faqs/）",
                               type=["md", "csv", "xlsx"], key="upload")
     if upload is None:
         return None
     try:
-        rel = staging.upload_target(upload.name)
+        rel = kefu.upload_target(upload.name)
     except ValidationError as e:
         st.error(f"{ui.md(e.source)}：{ui.md(e.detail)}")
         return None
-    replaces = (settings.kb_dir / rel).exists()
+    replaces = (kefu.settings.kb_dir / rel).exists()
     st.caption(f"将保存为 {ui.md(rel)}" + ("（替换现有文件）" if replaces else "（新文件）"))
     if st.button("校验文件", key="validate_upload"):
-        _stage(settings, rel, upload.getvalue())
+        _stage(kefu, rel, upload.getvalue())
     return rel, upload.getvalue()
 
 
-def staged_result(settings: Settings, service: Service, current: tuple[str, bytes] | None) -> None:
+def staged_result(kefu: Kefu, current: tuple[str, bytes] | None) -> None:
     staged_for = st.session_state.get("staged_for")
     if staged_for is None:
         return
@@ -106,7 +104,7 @@ def staged_result(settings: Settings, service: Service, current: tuple[str, byte
         source, line, detail = error
         where = f"{ui.md(source)} 第 {line} 行" if line else ui.md(source)
         st.error(f"**校验未通过**：{where}：{ui.md(detail)}\n\n知识库目录和线上索引均未改变。")
-    change: staging.StagedChange | None = st.session_state.get("pending")
+    change = st.session_state.get("pending")
     if change is None:
         return
     st.success(f"校验通过：{ui.md(change.rel)} 生成 {len(change.chunks)} 个分块（整个知识库 {change.total_chunks} 个）。")
@@ -127,7 +125,7 @@ def staged_result(settings: Settings, service: Service, current: tuple[str, byte
                       progress=lambda done, total: bar.progress(min(done / max(total, 1), 1.0),
                                                                 text=f"正在嵌入：{done}/{total}"))
         try:
-            report = staging.apply(settings, change, embedder=service.embedder, hooks=hooks)
+            report = kefu.apply(change, hooks=hooks)
         except KefuError as e:
             st.error(f"入库失败，知识库目录和线上索引均未改变：{ui.md(str(e))}")
             return
@@ -139,7 +137,7 @@ def staged_result(settings: Settings, service: Service, current: tuple[str, byte
 
 
 def report_panel() -> None:
-    report: IngestReport | None = st.session_state.get("ingest_report")
+    report = st.session_state.get("ingest_report")
     if report is None:
         return
     if not report.swapped:
@@ -155,19 +153,18 @@ def report_panel() -> None:
                        "删除": "、".join(d.removed)} for d in report.documents], hide_index=True, width="stretch")
 
 
-def versions(settings: Settings) -> None:
+def versions(kefu: Kefu) -> None:
     flash = st.session_state.pop("rollback_msg", None)
     if flash:
         st.success(ui.md(flash))
-    live = store.current_version(settings.index_dir)
+    live = kefu.live_version()
     st.markdown(f"线上版本：**{ui.md(live or '无')}**")
-    names = store.list_versions(settings.index_dir)
+    names = kefu.versions()
     st.dataframe([{"版本": n, "状态": "线上" if n == live else ""} for n in reversed(names)],
                  hide_index=True, width="stretch")
     if st.button("回滚到上一版本", key="rollback", disabled=len(names) < 2):
         try:
-            with store.ingest_lock(settings.index_dir, settings.lock_timeout):
-                old, new = store.rollback(settings.index_dir)
+            old, new = kefu.rollback()
         except KefuError as e:
             st.error(f"回滚失败：{ui.md(str(e))}")
             return
@@ -176,20 +173,20 @@ def versions(settings: Settings) -> None:
         st.rerun()
 
 
-def hit_test(service: Service) -> None:
+def hit_test(kefu: Kefu) -> None:
     with st.form("hit_form", border=False):
         q = st.text_input("测试问题", key="hit_q", placeholder="输入一个问题，查看检索到的分块和分数")
         go = st.form_submit_button("检索", key="hit_go")
     if go and q.strip():
-        result = service.assistant().searcher.search(q)
+        result = kefu.search(q)
         st.caption("分词：" + " / ".join(ui.md(t) for t in result.tokens))
         st.dataframe([{"排名": h.rank, "段落": h.chunk.passage, "章节": h.chunk.section, "案例": h.chunk.case or "",
                        "融合分": round(h.score, 4), "向量分": round(h.dense, 4), "词法分": round(h.lexical, 4),
                        "内容": h.chunk.text[:100]} for h in result.hits[:10]], hide_index=True, width="stretch")
 
 
-def negative_feedback(settings: Settings) -> None:
-    rows = feedback.negative(settings)
+def negative_feedback(kefu: Kefu) -> None:
+    rows = kefu.negative_feedback()
     if not rows:
         st.caption("暂无负面反馈。")
         return
@@ -208,21 +205,21 @@ def main() -> None:
     if not st.session_state.get("editor_ok"):
         login(expected)
         return
-    service = ui.ready_service(settings)
-    ui.warn_if_stale(service)
+    kefu = ui.ready_kefu(settings)
+    ui.warn_if_stale(kefu)
     docs, edit, hits, fb, vers = st.tabs(["文档状态", "修改与入库", "命中测试", "负面反馈", "版本与回滚"])
     with docs:
-        documents(settings)
+        documents(kefu)
     with edit:
-        current = choose_change(settings)
-        staged_result(settings, service, current)
+        current = choose_change(kefu)
+        staged_result(kefu, current)
         report_panel()
     with hits:
-        hit_test(service)
+        hit_test(kefu)
     with fb:
-        negative_feedback(settings)
+        negative_feedback(kefu)
     with vers:
-        versions(settings)
+        versions(kefu)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,129 @@
+"""The knowledge base as loaded and validated: taxonomy, passages, FAQs, playbooks, lexicon.
+
+The same typed object is frozen into every index version (`kb.json`), so what a query
+reads back is what ingest validated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from core.hashing import sha256_text
+
+
+@dataclass(frozen=True)
+class Case:
+    title: str
+    category: str
+    passage: str  # e.g. "scope:5.3"
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A citable unit of the KB: a service-scope paragraph or a policy-document section."""
+
+    id: str  # "scope:5.3", "doc:returns.2"
+    source: str  # path relative to the KB folder
+    section: str  # heading path, e.g. "五、物流与配送问题 > 3.包裹丢失或损毁"
+    text: str
+    case: str | None
+    category: str | None
+    line: int
+
+
+@dataclass(frozen=True)
+class FAQ:
+    id: str
+    question: str
+    variants: tuple[str, ...]
+    answer: str
+    case: str | None
+    category: str
+    effective_date: str
+    source_ref: str  # the entry's `source` field: what the policy rests on
+    sample: bool
+    file: str  # path relative to the KB folder
+    line: int
+    case_line: int = 0  # line of the `case:` field, for errors about it (YAML only)
+
+    @property
+    def passage(self) -> str:
+        return f"faq:{self.id}"
+
+
+@dataclass(frozen=True)
+class PlaybookItem:
+    text: str
+    cites: tuple[str, ...]
+    line: int = 0
+    to: str = ""  # escalation target, for escalate items
+
+
+@dataclass(frozen=True)
+class Playbook:
+    case: str
+    category: str
+    summary: str
+    team: str
+    preconditions: tuple[PlaybookItem, ...]
+    verify: tuple[PlaybookItem, ...]
+    steps: tuple[PlaybookItem, ...]
+    self_service: tuple[PlaybookItem, ...]
+    have_ready: tuple[str, ...]
+    escalate: tuple[PlaybookItem, ...]
+    internal_notes: tuple[str, ...]
+    file: str
+    always_escalate: str = ""  # a reason when this case always goes to a human
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    """Everything ingest read from `kb/`, validated."""
+
+    categories: tuple[str, ...]
+    cases: tuple[Case, ...]
+    passages: tuple[Passage, ...]
+    faqs: tuple[FAQ, ...]
+    playbooks: tuple[Playbook, ...]
+    words: tuple[str, ...]
+    synonyms: tuple[tuple[str, ...], ...]
+    escalation: tuple[tuple[str, str], ...]  # (trigger word, reason)
+    negatives: tuple[str, ...]  # example questions the KB does not cover
+    files: dict[str, str]  # relative path -> sha256 of its bytes
+
+    @property
+    def content_hash(self) -> str:
+        return sha256_text("".join(f"{path}\0{self.files[path]}\n" for path in sorted(self.files)))
+
+    def case_category(self) -> dict[str, str]:
+        return {c.title: c.category for c in self.cases}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> KnowledgeBase:
+        def items(raw) -> tuple[PlaybookItem, ...]:
+            return tuple(PlaybookItem(i["text"], tuple(i["cites"]), i.get("line", 0), i.get("to", "")) for i in raw)
+
+        def playbook(p: dict) -> Playbook:
+            return Playbook(
+                case=p["case"], category=p["category"], summary=p["summary"], team=p["team"],
+                preconditions=items(p["preconditions"]), verify=items(p["verify"]), steps=items(p["steps"]),
+                self_service=items(p["self_service"]), have_ready=tuple(p["have_ready"]),
+                escalate=items(p["escalate"]), internal_notes=tuple(p["internal_notes"]), file=p["file"],
+                always_escalate=p.get("always_escalate", ""),
+            )
+
+        return cls(
+            categories=tuple(d["categories"]),
+            cases=tuple(Case(**c) for c in d["cases"]),
+            passages=tuple(Passage(**p) for p in d["passages"]),
+            faqs=tuple(FAQ(**{**f, "variants": tuple(f["variants"])}) for f in d["faqs"]),
+            playbooks=tuple(playbook(p) for p in d["playbooks"]),
+            words=tuple(d["words"]),
+            synonyms=tuple(tuple(g) for g in d["synonyms"]),
+            escalation=tuple((w, why) for w, why in d["escalation"]),
+            negatives=tuple(d["negatives"]),
+            files=dict(d["files"]),
+        )

@@ -1,0 +1,41 @@
+"""What is live: the version, its model and what it holds, for `kefu index` and the consoles."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from index.versions import list_versions, read_version
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    version: str
+    model: str
+    dimension: int
+    built_at: str
+    index_type: str
+    chunks: int
+    faqs: int
+    playbooks: int
+    questions: int  # FAQ questions and variants matched query-to-query
+    cases: dict[str, int]  # case title -> chunks
+    versions: list[str]  # kept versions, oldest first
+    path: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def index_status(index_dir: Path) -> IndexStatus:
+    v = read_version(index_dir)
+    cases = {c.title: 0 for c in v.kb.cases}
+    for c in v.chunks:
+        if c.case in cases:
+            cases[c.case] += 1
+    m = v.manifest
+    return IndexStatus(
+        version=v.name, model=m.model, dimension=m.dimension, built_at=m.built_at, index_type=m.index_type,
+        chunks=len(v.chunks), faqs=m.counts["faqs"], playbooks=m.counts["playbooks"], questions=m.counts["questions"],
+        cases=cases, versions=list_versions(index_dir), path=str(v.path),
+    )

@@ -1,0 +1,40 @@
+"""Each KB file against the live index: served as is, changed since, new, or gone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.errors import IndexError_
+from core.hashing import sha256_bytes
+from core.settings import Settings
+from index import versions
+from index.manifest import read_manifest
+from ingest.parse import kb_files
+
+
+@dataclass(frozen=True)
+class DocumentStatus:
+    path: str
+    status: str  # "live" | "modified" | "new" | "deleted"
+
+
+def document_status(settings: Settings) -> list[DocumentStatus]:
+    # The manifest alone says what is served; loading and checksumming the whole version
+    # on every editor-page rerun would be wasted work.
+    live = versions.current_version(settings.index_dir)
+    served: dict[str, str] = {}
+    if live:
+        try:
+            served = read_manifest(versions.versions_dir(settings.index_dir) / live).kb_files
+        except IndexError_:
+            pass  # an unreadable manifest serves nothing we can compare: every file shows as new
+    on_disk = {p.relative_to(settings.kb_dir).as_posix(): sha256_bytes(p.read_bytes()) for p in kb_files(settings.kb_dir)}
+    out = []
+    for rel in sorted(set(on_disk) | set(served)):
+        if rel not in on_disk:
+            out.append(DocumentStatus(rel, "deleted"))
+        elif rel not in served:
+            out.append(DocumentStatus(rel, "new"))
+        else:
+            out.append(DocumentStatus(rel, "live" if served[rel] == on_disk[rel] else "modified"))
+    return out

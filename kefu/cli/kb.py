@@ -1,0 +1,99 @@
+"""`kefu ingest`, `kefu index` and `kefu rollback`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from kefu import Kefu
+
+
+def print_json(obj) -> None:
+    print(json.dumps(obj, ensure_ascii=False))
+
+
+class ProgressBar:
+    """A progress bar on stderr for long embedding runs (in place on a terminal)."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.last = -1
+
+    def message(self, msg: str) -> None:
+        if not self.quiet:
+            print(f"· {msg}", file=sys.stderr, flush=True)
+
+    def progress(self, done: int, total: int) -> None:
+        if self.quiet or total < 20:
+            return
+        pct = int(100 * done / total)
+        if self.tty:
+            filled = pct * 30 // 100
+            print(f"\r  [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+        elif pct // 25 > self.last // 25 or done == total:
+            print(f"  已嵌入 {done}/{total}", file=sys.stderr, flush=True)
+        self.last = pct
+
+
+def cmd_ingest(args, settings) -> int:
+    from core.types import Hooks
+
+    bar = ProgressBar(quiet=args.json)
+    report = Kefu(settings, progress=bar.message).ingest(Path(args.kb) if args.kb else None,
+                                                         hooks=Hooks(bar.message, bar.progress))
+    if args.json:
+        print_json(report.summary())
+        return 0
+    if not report.swapped:
+        print(f"知识库未变化，线上版本仍为 {report.version}（嵌入 0 个分块）")
+        return 0
+    for d in report.documents:
+        print(f"{d.source}: +{len(d.added)} 新增  ~{len(d.changed)} 修改  -{len(d.removed)} 删除")
+        for label, keys in (("+", d.added), ("~", d.changed), ("-", d.removed)):
+            for k in keys[:20]:
+                print(f"    {label} {k}")
+            if len(keys) > 20:
+                print(f"    {label} …另有 {len(keys) - 20} 个")
+    print(f"已上线 {report.version}（上一版本 {report.previous or '无'}）：{report.chunks} 个分块，"
+          f"新嵌入 {report.embedded}，复用 {report.reused}，用时 {report.seconds:.1f} 秒")
+    return 0
+
+
+def cmd_index(args, settings) -> int:
+    status = Kefu(settings).status()
+    if args.json:
+        print_json(status.to_json())
+        return 0
+    print(f"线上版本：{status.version}（构建于 {status.built_at}）")
+    print(f"嵌入模型：{status.model}（{status.dimension} 维，{status.index_type} 索引）")
+    print(f"分块 {status.chunks} 个；FAQ {status.faqs} 条；处理手册 {status.playbooks} 份；案例 {len(status.cases)} 个")
+    for title, n in status.cases.items():
+        print(f"  {title}: {n}")
+    print(f"保留的版本：{', '.join(status.versions)}")
+    return 0
+
+
+def cmd_rollback(args, settings) -> int:
+    old, new = Kefu(settings).rollback()
+    if args.json:
+        print_json({"from": old, "to": new})
+    else:
+        print(f"已回滚：{old} -> {new}")
+    return 0
+
+
+def add_commands(sub) -> None:
+    s = sub.add_parser("ingest", help="校验知识库目录并构建新的索引版本")
+    s.add_argument("--kb", help="知识库目录（默认：KEFU_KB，未设置时用自带的 kb/）")
+    s.add_argument("--json", action="store_true", help="输出一行 JSON 摘要")
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("index", help="显示线上索引版本")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_index)
+
+    s = sub.add_parser("rollback", help="回滚到上一个索引版本")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_rollback)

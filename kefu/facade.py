@@ -1,0 +1,150 @@
+"""`Kefu`: the library's one entry point. The CLI, the web pages and the evaluation runner
+call it and nothing below it.
+
+    from kefu import Kefu
+    kefu = Kefu()                      # settings from KEFU_* variables
+    kefu.ingest()                      # validate kb/, embed what changed, swap a version in
+    answer = kefu.ask("物流显示签收了但我没收到", role="customer")
+    print(answer.case.title, answer.answer)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from answer.respond import Assistant
+from core.errors import IndexError_
+from core.settings import Settings, load_settings
+from core.types import Answer, Hooks
+from index import versions
+from index.manifest import read_manifest
+from index.status import IndexStatus, index_status
+from ingest import staging
+from ingest.pipeline import IngestReport, run_ingest
+from ingest.status import DocumentStatus, document_status
+from kefu.live import LiveAssistant
+from models.embed import KefuEmbeddings, load_embeddings
+from records import feedback
+from retrieval.search import Searcher, SearchResult
+
+# The first encodes of a new process are slow (kernel set-up): pay that before a user waits.
+_WARMUP = ("你好", "订单怎么还没发货呢", "物流显示已经签收了但是我一直没有收到包裹怎么办")
+
+
+class Kefu:
+    """Asks, ingests, rolls back and records feedback for one set of settings.
+
+    The embedding model is loaded on first need and kept; asking follows the live index
+    version, so an ingest or rollback (from here or another process) is served on the next
+    question without a restart.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, embedder: KefuEmbeddings | None = None,
+                 progress: Callable[[str], None] | None = None):
+        self.settings = settings or load_settings()
+        self._embedder = embedder
+        self._progress = progress
+        self._live: LiveAssistant | None = None
+        self._lock = threading.Lock()
+
+    # --- the model and the live version ------------------------------------------------------
+
+    @property
+    def embedder(self) -> KefuEmbeddings:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = load_embeddings(self.settings, self._progress)
+            return self._embedder
+
+    def assistant(self) -> Assistant:
+        """The Assistant of the live version (raises IndexError_ when there is none)."""
+        if self._live is None:
+            embedder = self.embedder
+            with self._lock:
+                if self._live is None:
+                    self._live = LiveAssistant(self.settings, embedder)
+        return self._live.current()
+
+    @property
+    def last_error(self) -> str:
+        """Why the newest version is not served (the previous one is), or empty."""
+        return self._live.last_error if self._live else ""
+
+    def warmup(self) -> None:
+        for text in _WARMUP:
+            self.embedder.encode_queries([text])
+
+    def needs_build(self) -> bool:
+        """No index yet, or one built by another embedding model (KEFU_EMBEDDING_MODEL changed):
+        a server builds one at start rather than stopping at a page nobody can fix it from."""
+        live = versions.current_version(self.settings.index_dir)
+        if live is None:
+            return True
+        try:
+            manifest = read_manifest(versions.versions_dir(self.settings.index_dir) / live)
+        except IndexError_:
+            return False  # a corrupt index is reported, not silently replaced
+        return manifest.model != self.settings.embedding_model
+
+    # --- asking ----------------------------------------------------------------------------------
+
+    def ask(self, question: str, role: str = "agent", *, case: str | None = None, k: int = 3) -> Answer:
+        """Answer `question` for an agent or a customer; `case` answers for that case instead
+        of the one decided (an alternative the user picked)."""
+        return self.assistant().ask(question, role, k=k, case=case)
+
+    def search(self, question: str) -> SearchResult:
+        """The ranked chunks and scores behind an answer (the hit-test, the LangChain retriever)."""
+        return self.searcher().search(question)
+
+    def searcher(self) -> Searcher:
+        return self.assistant().searcher
+
+    # --- the knowledge base --------------------------------------------------------------------
+
+    def ingest(self, kb_dir: Path | None = None, hooks: Hooks | None = None) -> IngestReport:
+        settings = self.settings.with_(kb_dir=Path(kb_dir)) if kb_dir else self.settings
+        return run_ingest(settings, embedder=self.embedder, hooks=hooks)
+
+    def rollback(self) -> tuple[str, str]:
+        """Back to the previous version: (from, to)."""
+        with versions.ingest_lock(self.settings.index_dir, self.settings.lock_timeout):
+            return versions.rollback(self.settings.index_dir)
+
+    def status(self) -> IndexStatus:
+        return index_status(self.settings.index_dir)
+
+    def live_version(self) -> str | None:
+        return versions.current_version(self.settings.index_dir)
+
+    def versions(self) -> list[str]:
+        return versions.list_versions(self.settings.index_dir)
+
+    def documents(self) -> list[DocumentStatus]:
+        return document_status(self.settings)
+
+    def editable_files(self) -> list[str]:
+        return staging.editable_files(self.settings)
+
+    def upload_target(self, filename: str) -> str:
+        return staging.upload_target(filename)
+
+    def stage(self, rel: str, data: bytes) -> staging.StagedChange:
+        """Validate the KB as it would be with `data` at `rel`; nothing is written."""
+        return staging.stage(self.settings, rel, data)
+
+    def apply(self, change: staging.StagedChange, hooks: Hooks | None = None) -> IngestReport:
+        """Write a staged change into the KB and ingest; on failure the KB is restored."""
+        return staging.apply(self.settings, change, embedder=self.embedder, hooks=hooks)
+
+    # --- feedback --------------------------------------------------------------------------------
+
+    def feedback(self, *, role: str, question: str, case: str | None, kb_version: str, rating: str,
+                 comment: str = "") -> int:
+        return feedback.record(self.settings, role=role, question=question, case=case, kb_version=kb_version,
+                               rating=rating, comment=comment)
+
+    def negative_feedback(self, limit: int = 100) -> list[feedback.Feedback]:
+        return feedback.negative(self.settings, limit)
