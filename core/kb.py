@@ -8,7 +8,20 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from core.hashing import sha256_text
+from core.hashing import sha256_bytes, sha256_text
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One KB file as ingest read it: the exact bytes that were validated, kept with every
+    index version so that a rollback can put the KB back as it was."""
+
+    rel: str  # path relative to the KB folder, "/"-separated
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return sha256_bytes(self.data)
 
 
 @dataclass(frozen=True)

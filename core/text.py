@@ -70,19 +70,40 @@ def split_sentences(text: str) -> list[str]:
 
 
 def pack_sentences(sentences: Sequence[str], max_chars: int) -> list[str]:
-    """Greedily pack whole sentences into pieces of at most `max_chars` (a longer single
-    sentence stays whole: cutting mid-sentence would cite half a rule)."""
+    """Greedily pack whole sentences into pieces of at most `max_chars`.
+
+    A sentence longer than that (pasted text without sentence ends) is cut at its last
+    comma or space within the limit, else at the limit: every character lands in a piece
+    the embedder sees whole, instead of one giant chunk of which it reads the first 512 tokens.
+    """
     pieces: list[str] = []
     current = ""
-    for s in sentences:
-        if current and len(current) + len(s) > max_chars:
-            pieces.append(current)
-            current = s
-        else:
-            current += s
+    for sentence in sentences:
+        for s in _cut(sentence, max_chars):
+            if current and len(current) + len(s) > max_chars:
+                pieces.append(current)
+                current = s
+            else:
+                current += s
     if current:
         pieces.append(current)
     return pieces
+
+
+_SOFT_BREAKS = "，、,:： "
+
+
+def _cut(sentence: str, max_chars: int) -> list[str]:
+    out = []
+    start = 0
+    while len(sentence) - start > max_chars:
+        window = sentence[start:start + max_chars]
+        soft = max(window.rfind(c) for c in _SOFT_BREAKS)
+        end = start + (soft + 1 if soft >= max_chars // 2 else max_chars)
+        out.append(sentence[start:end])
+        start = end
+    out.append(sentence[start:])
+    return out
 
 
 class Lexicon:

@@ -1,5 +1,6 @@
-"""Parse `kb/` files into typed documents: which files there are, the service scope (the
-case taxonomy), policy documents and the lexicon. FAQs and playbooks: `ingest.parse_entries`."""
+"""Parse `kb/` files into typed documents: the service scope (the case taxonomy), policy
+documents and the lexicon. FAQs and playbooks: `ingest.parse_entries`; which files there
+are: `ingest.collect`."""
 
 from __future__ import annotations
 
@@ -15,24 +16,6 @@ FAQ_SUFFIXES = {".yaml", ".yml", ".csv", ".xlsx"}
 _CATEGORY = re.compile(r"^([一二三四五六七八九十]+)、\s*(.+)$")
 _ITEM = re.compile(r"^(\d+)[.、]\s*(.+)$")
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*$")
-
-
-def kb_files(kb_dir: Path) -> list[Path]:
-    """Every file ingest reads, sorted; editors' temp and hidden files are skipped."""
-    if not (kb_dir / SCOPE_FILE).is_file():
-        raise ValidationError(str(kb_dir), f"不是知识库目录（缺少 {SCOPE_FILE}）")
-    found = [kb_dir / SCOPE_FILE]
-    for sub, suffixes in (("docs", {".md"}), ("faqs", FAQ_SUFFIXES), ("playbooks", {".yaml", ".yml"}), ("dict", {".txt"})):
-        folder = kb_dir / sub
-        if not folder.is_dir():
-            continue
-        for p in sorted(folder.iterdir()):
-            if p.name.startswith((".", "~$")) or p.is_dir():
-                continue
-            if p.suffix.lower() not in suffixes:
-                raise ValidationError(f"{sub}/{p.name}", f"{sub}/ 目录不支持此文件类型：请使用 {'、'.join(sorted(suffixes))}")
-            found.append(p)
-    return found
 
 
 # --- Markdown: the service scope and policy documents -------------------------------------

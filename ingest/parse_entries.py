@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
+from pathlib import PurePosixPath
 
 from core.errors import ValidationError
 from core.kb import FAQ, Playbook, PlaybookItem
-from ingest.read import decode, parse_csv, parse_xlsx, parse_yaml, read_bytes
+from ingest.parse_tables import parse_csv, parse_xlsx
+from ingest.read import decode, parse_yaml
 
 _FAQ_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -33,9 +34,8 @@ def _str(row: dict, key: str, rel: str, required: bool = True) -> str:
     return str(value).strip()
 
 
-def load_faq_rows(path: Path, rel: str, max_bytes: int) -> list[FAQ]:
-    data = read_bytes(path, rel, max_bytes)
-    suffix = path.suffix.lower()
+def load_faq_rows(data: bytes, rel: str) -> list[FAQ]:
+    suffix = PurePosixPath(rel).suffix.lower()
     if suffix == ".xlsx":
         rows = parse_xlsx(data, rel)
     elif suffix == ".csv":

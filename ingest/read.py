@@ -3,8 +3,8 @@ that name the file and, where there is one, the line."""
 
 from __future__ import annotations
 
-import csv
-import io
+import os
+import stat
 from pathlib import Path
 
 import yaml
@@ -13,10 +13,24 @@ from core.errors import ValidationError
 
 
 def read_bytes(path: Path, rel: str, max_bytes: int) -> bytes:
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise ValidationError(rel, f"文件大小为 {size:,} 字节，超过 {max_bytes:,} 字节的上限（KEFU_MAX_FILE_BYTES）：请拆分为多个较小的文件")
-    data = path.read_bytes()
+    """The bytes of a regular file, never more than `max_bytes`.
+
+    Opened without blocking (a FIFO would wait for a writer forever), checked on the open
+    descriptor (a device or FIFO is refused before any read), and read to at most
+    `max_bytes + 1`: /proc files and growing files lie about their size, /dev/zero has none.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise ValidationError(rel, "文件不存在（可能是指向已删除文件的符号链接）") from None
+    except OSError as e:
+        raise ValidationError(rel, f"无法读取文件（{e.strerror}）") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValidationError(rel, "不是普通文件（可能是设备、管道或目录）：知识库只读取普通文本文件和 .xlsx 表格")
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValidationError(rel, f"文件超过 {max_bytes:,} 字节的上限（KEFU_MAX_FILE_BYTES）：请拆分为多个较小的文件")
     if not data.strip():
         raise ValidationError(rel, "文件为空")
     return data
@@ -74,52 +88,3 @@ def parse_yaml(text: str, rel: str):
         raise ValidationError(rel, f"YAML 格式错误：{e.problem or e}", line) from None
     except (yaml.YAMLError, ValueError, TypeError) as e:
         raise ValidationError(rel, f"YAML 格式错误：{e}") from None
-
-
-def parse_csv(text: str, rel: str) -> list[dict]:
-    """Rows as dicts with `__line__`; a row with more cells than the header is an error."""
-    try:
-        reader = csv.reader(io.StringIO(text, newline=""))
-        rows = list(reader)
-    except csv.Error as e:
-        raise ValidationError(rel, f"CSV 格式错误：{e}") from None
-    return _rows_to_dicts(rows, rel, first_line=1)
-
-
-def parse_xlsx(data: bytes, rel: str) -> list[dict]:
-    import zipfile
-
-    from openpyxl import load_workbook
-
-    try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
-        raise ValidationError(rel, f"XLSX 格式错误（请确认这确实是 .xlsx 工作簿）：{e}") from None
-    ws = wb.worksheets[0]
-    rows = [["" if v is None else str(v) for v in row] for row in ws.iter_rows(values_only=True)]
-    wb.close()
-    return _rows_to_dicts(rows, rel, first_line=1)
-
-
-def _rows_to_dicts(rows: list[list[str]], rel: str, first_line: int) -> list[dict]:
-    while rows and not any(c.strip() for c in rows[0]):
-        rows.pop(0)
-        first_line += 1
-    if not rows:
-        raise ValidationError(rel, "缺少表头行")
-    header = [h.strip().lower() for h in rows[0]]
-    while header and not header[-1]:
-        header.pop()
-    if len(set(header)) != len(header) or "" in header:
-        raise ValidationError(rel, f"表头有空白或重复的列名：{rows[0]}", first_line)
-    out = []
-    for i, row in enumerate(rows[1:], start=first_line + 1):
-        if not any(c.strip() for c in row):
-            continue
-        extra = [c for c in row[len(header):] if c.strip()]
-        if extra:
-            raise ValidationError(rel, f"该行有 {len(row)} 个单元格，但表头只有 {len(header)} 列", i)
-        d = {h: (row[j].strip() if j < len(row) else "") for j, h in enumerate(header)}
-        d["__line__"] = i
-        out.append(d)
-    return out

@@ -8,7 +8,6 @@ KB folder and the live index both stay unchanged.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from core.errors import ValidationError
 from core.settings import Settings
 from core.types import Chunk, Hooks
-from ingest.parse import kb_files
+from ingest.collect import kb_files, read_sources
 from ingest.pipeline import DocumentDiff, IngestReport, preview, run_ingest
 from models.embed import KefuEmbeddings
 
@@ -67,7 +66,11 @@ def stage(settings: Settings, rel: str, data: bytes) -> StagedChange:
     rel = _checked(rel)
     with tempfile.TemporaryDirectory(prefix="kefu-stage-") as tmp:
         staged = Path(tmp) / "kb"
-        shutil.copytree(settings.kb_dir, staged, ignore=shutil.ignore_patterns(".git", "__pycache__"))
+        # Exactly what ingest would read, read with its checks (no link followed out of the KB).
+        for source in read_sources(settings.kb_dir, settings.max_file_bytes):
+            path = staged / source.rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(source.data)
         target = staged / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.errors import IndexError_
-from core.hashing import sha256_bytes
 from core.settings import Settings
 from index import versions
 from index.manifest import read_manifest
-from ingest.parse import kb_files
+from ingest.collect import read_sources
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ def document_status(settings: Settings) -> list[DocumentStatus]:
             served = read_manifest(versions.versions_dir(settings.index_dir) / live).kb_files
         except IndexError_:
             pass  # an unreadable manifest serves nothing we can compare: every file shows as new
-    on_disk = {p.relative_to(settings.kb_dir).as_posix(): sha256_bytes(p.read_bytes()) for p in kb_files(settings.kb_dir)}
+    on_disk = {f.rel: f.sha256 for f in read_sources(settings.kb_dir, settings.max_file_bytes)}
     out = []
     for rel in sorted(set(on_disk) | set(served)):
         if rel not in on_disk:

@@ -8,12 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import ValidationError
-from core.hashing import sha256_bytes
-from core.kb import FAQ, KnowledgeBase, Passage, Playbook
+from core.kb import FAQ, KnowledgeBase, Passage, Playbook, SourceFile
+from ingest.collect import read_sources
 from ingest.parse import (
     SCOPE_FILE,
     front_matter,
-    kb_files,
     load_doc,
     load_escalation,
     load_scope,
@@ -21,11 +20,15 @@ from ingest.parse import (
     load_words,
 )
 from ingest.parse_entries import load_faq_rows, load_playbook
-from ingest.read import decode, read_bytes
+from ingest.read import decode
 
 
 def load_kb(kb_dir: Path, max_file_bytes: int = 2_000_000) -> KnowledgeBase:
-    kb_dir = Path(kb_dir)
+    return build_kb(read_sources(Path(kb_dir), max_file_bytes))
+
+
+def build_kb(sources: tuple[SourceFile, ...]) -> KnowledgeBase:
+    """Parse and check the files `ingest.collect.read_sources` read."""
     files: dict[str, str] = {}
     categories: list[str] = []
     cases = []
@@ -37,12 +40,12 @@ def load_kb(kb_dir: Path, max_file_bytes: int = 2_000_000) -> KnowledgeBase:
     escalation: list[tuple[str, str]] = []
     negatives: list[str] = []
 
-    for path in kb_files(kb_dir):
-        rel = path.relative_to(kb_dir).as_posix()
-        data = read_bytes(path, rel, max_file_bytes)
-        files[rel] = sha256_bytes(data)
-        if path.suffix.lower() == ".xlsx" or rel.startswith("faqs/"):
-            faqs.extend(load_faq_rows(path, rel, max_file_bytes))
+    for source in sources:
+        rel, data = source.rel, source.data
+        files[rel] = source.sha256
+        name = rel.rsplit("/", 1)[-1]
+        if rel.lower().endswith(".xlsx") or rel.startswith("faqs/"):
+            faqs.extend(load_faq_rows(data, rel))
             continue
         text = decode(data, rel)
         if rel == SCOPE_FILE:
@@ -52,11 +55,11 @@ def load_kb(kb_dir: Path, max_file_bytes: int = 2_000_000) -> KnowledgeBase:
             passages.extend(load_doc(text, rel, front_matter(text, rel)))
         elif rel.startswith("playbooks/"):
             playbooks.append(load_playbook(text, rel))
-        elif path.name == "synonyms.txt":
+        elif name == "synonyms.txt":
             synonyms.extend(load_synonyms(text))
-        elif path.name == "escalation.txt":
+        elif name == "escalation.txt":
             escalation.extend(load_escalation(text, rel))
-        elif path.name == "out_of_scope.txt":
+        elif name == "out_of_scope.txt":
             negatives.extend(load_words(text, whole_lines=True))
         else:
             words.extend(load_words(text))

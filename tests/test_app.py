@@ -17,7 +17,7 @@ from core.errors import BusyError, ValidationError
 from core.settings import load_settings
 from index import versions as store
 from ingest import staging as ui_staging
-from ingest.parse import kb_files
+from ingest.collect import kb_files
 from ingest.pipeline import run_ingest
 from kefu.web import common as ui_common
 from records import feedback

@@ -19,9 +19,14 @@ def test_split_sentences_keeps_punctuation_and_handles_ascii_forms():
     assert split_sentences("第一行\n第二行") == ["第一行", "第二行"]
 
 
-def test_pack_sentences_never_cuts_a_sentence():
-    pieces = pack_sentences(["一二三。", "四五六。", "七八九十十一十二。"], max_chars=8)
+def test_pack_sentences_keeps_sentences_whole_up_to_the_limit():
+    pieces = pack_sentences(["一二三。", "四五六。", "七八九十十一十二。"], max_chars=9)
     assert pieces == ["一二三。四五六。", "七八九十十一十二。"]
+
+
+def test_pack_sentences_cuts_a_sentence_longer_than_the_limit_at_a_comma_or_the_limit():
+    assert pack_sentences(["一二三四五，六七八九十"], max_chars=8) == ["一二三四五，", "六七八九十"]
+    assert pack_sentences(["一二三四五六七八九十"], max_chars=4) == ["一二三四", "五六七八", "九十"]
 
 
 def test_lexicon_keeps_domain_words_and_folds_synonyms():
