@@ -11,6 +11,11 @@ from dataclasses import asdict, dataclass
 from core.hashing import sha256_bytes, sha256_text
 
 
+def content_hash(files: dict[str, str]) -> str:
+    """One digest of a KB's files (relative path -> sha256): equal exactly when every file is."""
+    return sha256_text("".join(f"{path}\0{files[path]}\n" for path in sorted(files)))
+
+
 @dataclass(frozen=True)
 class SourceFile:
     """One KB file as ingest read it: the exact bytes that were validated, kept with every
@@ -106,7 +111,7 @@ class KnowledgeBase:
 
     @property
     def content_hash(self) -> str:
-        return sha256_text("".join(f"{path}\0{self.files[path]}\n" for path in sorted(self.files)))
+        return content_hash(self.files)
 
     def case_category(self) -> dict[str, str]:
         return {c.title: c.category for c in self.cases}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from core.errors import IndexError_
 
-FORMAT = 3  # 3: the whole validated KB in kb.json; chunks without positions
+FORMAT = 4  # 4: KB sources in the version, checksum table required, manifest digest beside the folder
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Manifest:
     kb_files: dict[str, str]  # KB path -> sha256, what this version was built from
     package_version: str
     index_type: str  # "flat" | "hnsw"
-    files: dict[str, str] = field(default_factory=dict)  # file in the version folder -> sha256
+    files: dict[str, str]  # every file in the version folder -> sha256 (required: nothing unchecked is served)
     format: int = FORMAT
     metric: str = "inner_product"
     normalized: bool = True
@@ -38,16 +38,41 @@ class Manifest:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-def read_manifest(path: Path) -> Manifest:
-    """The manifest of the version folder `path`; a missing, unreadable or foreign one is an IndexError_."""
+def parse_manifest(data: bytes, name: str) -> Manifest:
+    """A version's manifest from its bytes: every field present and of the right kind."""
     try:
-        raw = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise IndexError_(f"索引版本 {path.name} 的 manifest 无法读取（{e}）：请运行 `kefu rollback` 或 `kefu ingest`") from None
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise IndexError_(f"索引版本 {name} 的 manifest 无法读取（{e}）：请运行 `kefu rollback` 或 `kefu ingest`") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         found = raw.get("format") if isinstance(raw, dict) else None
-        raise IndexError_(f"索引版本 {path.name} 的格式为 {found}，当前 Kefu 只能读取格式 {FORMAT}：请运行 `kefu ingest`")
+        raise IndexError_(f"索引版本 {name} 的格式为 {found}，当前 Kefu 只能读取格式 {FORMAT}：请运行 `kefu ingest`")
+    missing = [f.name for f in fields(Manifest) if f.name not in raw]
+    if missing:
+        raise IndexError_(f"索引版本 {name} 的 manifest 缺少字段 {', '.join(missing)}：请运行 `kefu rollback` 或 `kefu ingest`")
+    for key in ("files", "kb_files", "prompts", "counts"):
+        table = raw[key]
+        if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, (str, int)) for k, v in table.items()):
+            raise IndexError_(f"索引版本 {name} 的 manifest 字段 {key} 无效：请运行 `kefu rollback` 或 `kefu ingest`")
+    if not raw["files"]:
+        raise IndexError_(f"索引版本 {name} 的 manifest 校验表为空：请运行 `kefu rollback` 或 `kefu ingest`")
+    return Manifest.from_dict(raw)
+
+
+def read_manifest(path: Path) -> Manifest:
+    """The manifest of the version folder `path`, parsed but not verified (`versions.verify_version` does that)."""
     try:
-        return Manifest.from_dict(raw)
-    except TypeError as e:
-        raise IndexError_(f"索引版本 {path.name} 的 manifest 缺少字段（{e}）：请运行 `kefu ingest`") from None
+        data = (path / "manifest.json").read_bytes()
+    except OSError as e:
+        raise IndexError_(f"索引版本 {path.name} 的 manifest 无法读取（{e.strerror}）：请运行 `kefu rollback` 或 `kefu ingest`") from None
+    return parse_manifest(data, path.name)
+
+
+def stored_format(path: Path) -> int | None:
+    """The format number a version folder's manifest declares, None when unreadable."""
+    try:
+        raw = json.loads((path / "manifest.json").read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    value = raw.get("format") if isinstance(raw, dict) else None
+    return value if isinstance(value, int) else None

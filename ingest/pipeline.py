@@ -13,15 +13,18 @@ import numpy as np
 
 from core.errors import IndexError_
 from core.hashing import sha256_text
-from core.kb import KnowledgeBase
+from core.kb import KnowledgeBase, content_hash
 from core.settings import Settings
 from core.text import Lexicon
 from core.types import Chunk, Hooks
 from index import versions
+from index.current import current_or_none, current_version, set_current
 from index.manifest import Manifest
+from index.prune import prune, remove_leftovers
 from index.versions import IndexVersion, Phrasing
+from ingest.collect import read_sources
 from ingest.split import split_kb
-from ingest.validate import load_kb
+from ingest.validate import build_kb, load_kb
 from models.embed import KefuEmbeddings, load_embeddings
 
 # Bump when splitting or tokenising changes, so an unchanged KB is still rebuilt.
@@ -94,8 +97,9 @@ def _phrasing_key(text: str) -> str:
 class _Embedder:
     """Embeds what the cache does not hold, reporting one running count across both kinds."""
 
-    def __init__(self, embedder: KefuEmbeddings, cache: dict[str, np.ndarray], hooks: Hooks, total: int):
-        self.embedder, self.cache, self.hooks, self.total = embedder, cache, hooks, total
+    def __init__(self, embedder: KefuEmbeddings | None, dim: int, cache: dict[str, np.ndarray], hooks: Hooks, total: int):
+        # No embedder when everything is cached: the model is loaded only when something must be embedded.
+        self.embedder, self.dim, self.cache, self.hooks, self.total = embedder, dim, cache, hooks, total
         self.done = 0  # for the progress bar
         self.embedded = 0
 
@@ -104,7 +108,7 @@ class _Embedder:
         self.hooks.progress(self.done, self.total)
 
     def run(self, texts: list[str], key: Callable[[str], str], passages: bool) -> np.ndarray:
-        out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         todo = []
         for i, t in enumerate(texts):
             v = self.cache.get(key(t))
@@ -125,35 +129,46 @@ class _Embedder:
         return out
 
 
-def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks: Hooks | None = None) -> IngestReport:
+def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks: Hooks | None = None,
+               load_embedder: Callable[[], KefuEmbeddings] | None = None) -> IngestReport:
+    """Ingest `settings.kb_dir`. The files are hashed first: an unchanged KB keeps the live
+    version without parsing anything or loading the model; the model (`embedder`, else
+    `load_embedder()`, else the configured one) is loaded only when something must be embedded."""
     hooks = hooks or Hooks()
     started = time.perf_counter()
     hooks.message(f"正在读取 {settings.kb_dir}")
-    kb = load_kb(settings.kb_dir, settings.max_file_bytes)
-    chunks = split_kb(kb)
+    sources = read_sources(settings.kb_dir, settings.max_file_bytes)
+    kb_hash = content_hash({s.rel: s.sha256 for s in sources})
     index_dir = settings.index_dir
     prompts = {"query": settings.query_prompt, "passage": settings.passage_prompt}
+    model = embedder.name if embedder is not None else settings.embedding_model
     with versions.ingest_lock(index_dir, settings.lock_timeout):
-        embedder = embedder or load_embeddings(settings, hooks.message)
-        live = _live_or_none(index_dir, hooks)
-        same_model = live is not None and live.model == embedder.name and live.manifest.prompts == prompts
-        if same_model and live.manifest.kb_hash == kb.content_hash and live.manifest.pipeline == PIPELINE_VERSION:
-            hooks.message(f"知识库未变化：{live.name} 继续作为线上版本")
-            return IngestReport(live.name, live.name, len(live.chunks), 0, len(live.chunks), 0, 0, 0,
-                                time.perf_counter() - started, swapped=False)
+        remove_leftovers(index_dir)
+        live = _live_manifest(index_dir, hooks)
+        same = live is not None and live.model == model and live.prompts == prompts
+        if same and live.kb_hash == kb_hash and live.pipeline == PIPELINE_VERSION:
+            hooks.message(f"知识库未变化：{live.version} 继续作为线上版本")
+            n = live.counts.get("chunks", 0)
+            return IngestReport(live.version, live.version, n, 0, n, 0, 0, 0, time.perf_counter() - started, swapped=False)
 
+        kb = build_kb(sources)
+        chunks = split_kb(kb)
+        donor = _donor(index_dir, live.version if same else None, model, prompts)
         cache: dict[str, np.ndarray] = {}
-        if same_model:
-            cache = {_passage_key(c.embed_text): live.vectors[i] for i, c in enumerate(live.chunks)}
-            cache.update({_phrasing_key(p.text): live.phrasing_vectors[i] for i, p in enumerate(live.phrasings)})
+        if donor is not None:
+            cache = {_passage_key(c.embed_text): donor.vectors[i] for i, c in enumerate(donor.chunks)}
+            cache.update({_phrasing_key(p.text): donor.phrasing_vectors[i] for i, p in enumerate(donor.phrasings)})
         phrases = phrasings(kb)
         chunk_texts = [c.embed_text for c in chunks]
         phrase_texts = [p.text for p in phrases]
         total = (sum(_passage_key(t) not in cache for t in chunk_texts)
                  + sum(_phrasing_key(t) not in cache for t in phrase_texts))
+        if total and embedder is None:
+            embedder = load_embedder() if load_embedder else load_embeddings(settings, hooks.message)
         if total:
             hooks.message(f"正在用 {embedder.name} 嵌入 {total} 条新增或修改的文本")
-        work = _Embedder(embedder, cache, hooks, total)
+        dim = embedder.dim if embedder is not None else donor.manifest.dimension
+        work = _Embedder(embedder, dim, cache, hooks, total)
         vectors = work.run(chunk_texts, _passage_key, passages=True)
         embedded = work.embedded
         pvecs = work.run(phrase_texts, _phrasing_key, passages=False)
@@ -161,34 +176,56 @@ def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks
         name = versions.new_version_name(index_dir, kb.content_hash)
         chunks = [dataclasses.replace(c, kb_version=name) for c in chunks]
         manifest = Manifest(
-            version=name, model=embedder.name, dimension=embedder.dim, prompts=prompts, pipeline=PIPELINE_VERSION,
+            version=name, model=model, dimension=dim, prompts=prompts, pipeline=PIPELINE_VERSION,
             kb_hash=kb.content_hash, built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             counts={"chunks": len(chunks), "faqs": len(kb.faqs), "playbooks": len(kb.playbooks),
                     "cases": len(kb.cases), "questions": len(phrases) - len(kb.negatives),
                     "out_of_scope_examples": len(kb.negatives), "embedded": embedded},
-            kb_files=kb.files, package_version="", index_type="",
+            kb_files=kb.files, package_version="", index_type="", files={},
         )
         hooks.message(f"正在写入索引版本 {name}")
         lexicon = Lexicon(kb.words, kb.synonyms)
         tokens = [lexicon.tokenize(c.embed_text) for c in chunks]
-        versions.write_version(index_dir, manifest, chunks, tokens, vectors, phrases, pvecs, kb)
-        versions.set_current(index_dir, name)
-        versions.prune(index_dir, settings.keep_versions)
+        versions.write_version(index_dir, manifest, chunks, tokens, vectors, phrases, pvecs, kb, sources)
+        previous = current_or_none(index_dir)
+        set_current(index_dir, name, "ingest", previous)
+        prune(index_dir, settings.keep_versions)
 
-    docs = diff_chunks(live.chunks if live else [], chunks)
+    docs = diff_chunks(donor.chunks if donor is not None and same else [], chunks)
     return IngestReport(
-        version=name, previous=live.name if live else None, chunks=len(chunks), embedded=embedded,
+        version=name, previous=previous, chunks=len(chunks), embedded=embedded,
         reused=len(chunks) - embedded, added=sum(len(d.added) for d in docs), changed=sum(len(d.changed) for d in docs),
         removed=sum(len(d.removed) for d in docs), seconds=time.perf_counter() - started, swapped=True, documents=docs,
     )
 
 
-def _live_or_none(index_dir: Path, hooks: Hooks) -> IndexVersion | None:
+def _live_manifest(index_dir: Path, hooks: Hooks) -> Manifest | None:
+    """The live version's manifest once it verifies, else None (and say why)."""
+    try:
+        live = current_version(index_dir)
+        return versions.verify_version(index_dir, live) if live else None
+    except IndexError_ as e:
+        hooks.message(f"线上索引无法复用（{e}），将构建新版本")
+        return None
+
+
+def _donor(index_dir: Path, live: str | None, model: str, prompts: dict[str, str]) -> IndexVersion | None:
+    """The version whose vectors are reused: the live one, else the newest intact one of the
+    same model and prompts (CURRENT missing or damaged costs no re-embedding)."""
+    name = live or versions.newest_intact(index_dir, model)
+    if name is None:
+        return None
+    try:
+        version = versions.read_version(index_dir, name, expected_model=model)
+    except IndexError_:
+        return None
+    return version if version.manifest.prompts == prompts else None
+
+
+def _live_or_none(index_dir: Path) -> IndexVersion | None:
     try:
         return versions.read_version(index_dir)
-    except IndexError_ as e:
-        if versions.current_version(index_dir):
-            hooks.message(f"线上索引无法复用（{e}），将从头构建")
+    except IndexError_:
         return None
 
 
@@ -196,5 +233,5 @@ def preview(settings: Settings, kb_dir: Path | None = None) -> tuple[KnowledgeBa
     """Validate and split a KB folder without writing anything: what an ingest would change."""
     kb = load_kb(kb_dir or settings.kb_dir, settings.max_file_bytes)
     chunks = split_kb(kb)
-    live = _live_or_none(settings.index_dir, Hooks())
+    live = _live_or_none(settings.index_dir)
     return kb, chunks, diff_chunks(live.chunks if live else [], chunks)

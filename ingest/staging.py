@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -86,7 +87,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def apply(settings: Settings, change: StagedChange, embedder: KefuEmbeddings | None = None,
-          hooks: Hooks | None = None) -> IngestReport:
+          hooks: Hooks | None = None, load_embedder: Callable[[], KefuEmbeddings] | None = None) -> IngestReport:
     """Write the validated file into the KB and ingest; on any failure restore the KB."""
     target = settings.kb_dir / _checked(change.rel)
     old = target.read_bytes() if target.exists() else None
@@ -94,7 +95,7 @@ def apply(settings: Settings, change: StagedChange, embedder: KefuEmbeddings | N
     target.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(target, change.data)
     try:
-        return run_ingest(settings, embedder=embedder, hooks=hooks)
+        return run_ingest(settings, embedder=embedder, hooks=hooks, load_embedder=load_embedder)
     except BaseException:
         if old is None:
             target.unlink(missing_ok=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from core.errors import IndexError_
 from core.settings import Settings
 from index import versions
+from index.current import current_or_none
 from index.manifest import read_manifest
 from ingest.collect import read_sources
 
@@ -20,7 +21,7 @@ class DocumentStatus:
 def document_status(settings: Settings) -> list[DocumentStatus]:
     # The manifest alone says what is served; loading and checksumming the whole version
     # on every editor-page rerun would be wasted work.
-    live = versions.current_version(settings.index_dir)
+    live = current_or_none(settings.index_dir)
     served: dict[str, str] = {}
     if live:
         try:

@@ -15,16 +15,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from answer.respond import Assistant
-from core.errors import IndexError_
+from core.errors import BusyError, IndexError_
 from core.settings import Settings, load_settings
 from core.types import Answer, Hooks
 from index import versions
-from index.manifest import read_manifest
+from index.current import current_or_none, current_version
+from index.manifest import FORMAT, read_manifest, stored_format
+from index.prune import remove_leftovers
 from index.status import IndexStatus, index_status
-from ingest import staging
+from ingest import restore, staging
 from ingest.pipeline import IngestReport, run_ingest
 from ingest.status import DocumentStatus, document_status
 from kefu.live import LiveAssistant
+from models.build import remove_leftovers as remove_model_leftovers
 from models.embed import KefuEmbeddings, load_embeddings
 from records import feedback
 from retrieval.search import Searcher, SearchResult
@@ -61,6 +64,7 @@ class Kefu:
     def assistant(self) -> Assistant:
         """The Assistant of the live version (raises IndexError_ when there is none)."""
         if self._live is None:
+            self.tidy()
             embedder = self.embedder
             with self._lock:
                 if self._live is None:
@@ -69,8 +73,22 @@ class Kefu:
 
     @property
     def last_error(self) -> str:
-        """Why the newest version is not served (the previous one is), or empty."""
+        """What is served instead of the live version and why (e.g. the newest intact version
+        after a restart with a damaged one), or empty when the live version is served."""
         return self._live.last_error if self._live else ""
+
+    def tidy(self) -> None:
+        """Remove what killed runs left behind: temporary version folders, CURRENT temp files,
+        half-built models. Skipped while an ingest or a model build is running."""
+        try:
+            with versions.ingest_lock(self.settings.index_dir, timeout=0):
+                remove_leftovers(self.settings.index_dir)
+        except (BusyError, OSError):
+            pass
+        try:
+            remove_model_leftovers(self.settings.models_dir)
+        except OSError:
+            pass
 
     def warmup(self) -> None:
         for text in _WARMUP:
@@ -79,13 +97,18 @@ class Kefu:
     def needs_build(self) -> bool:
         """No index yet, or one built by another embedding model (KEFU_EMBEDDING_MODEL changed):
         a server builds one at start rather than stopping at a page nobody can fix it from."""
-        live = versions.current_version(self.settings.index_dir)
-        if live is None:
-            return True
         try:
-            manifest = read_manifest(versions.versions_dir(self.settings.index_dir) / live)
+            live = current_version(self.settings.index_dir)
         except IndexError_:
-            return False  # a corrupt index is reported, not silently replaced
+            return False  # an unreadable CURRENT is reported (and an intact version served), not replaced
+        if live is None:
+            return True  # no index, or versions without CURRENT: an ingest restores one (reusing vectors)
+        path = versions.versions_dir(self.settings.index_dir) / live
+        try:
+            manifest = read_manifest(path)
+        except IndexError_:
+            fmt = stored_format(path)
+            return fmt is not None and fmt != FORMAT  # built by an older Kefu: rebuild; corrupt: report
         return manifest.model != self.settings.embedding_model
 
     # --- asking ----------------------------------------------------------------------------------
@@ -105,19 +128,37 @@ class Kefu:
     # --- the knowledge base --------------------------------------------------------------------
 
     def ingest(self, kb_dir: Path | None = None, hooks: Hooks | None = None) -> IngestReport:
+        """Validate the KB and swap a new version in. The model is loaded only when something
+        must be embedded: an unchanged KB is found out by hashing its files."""
         settings = self.settings.with_(kb_dir=Path(kb_dir)) if kb_dir else self.settings
-        return run_ingest(settings, embedder=self.embedder, hooks=hooks)
+        remove_model_leftovers(settings.models_dir)
+        return run_ingest(settings, embedder=self._embedder, hooks=hooks, load_embedder=lambda: self.embedder)
 
-    def rollback(self) -> tuple[str, str]:
-        """Back to the previous version: (from, to)."""
-        with versions.ingest_lock(self.settings.index_dir, self.settings.lock_timeout):
-            return versions.rollback(self.settings.index_dir)
+    def rollback(self, restore_kb: bool = False, kb_dir: Path | None = None) -> restore.RollbackReport:
+        """Back to the version that was live before the current one. With `restore_kb`, the KB
+        folder gets back the files that version was built from (all at once), so the next
+        ingest cannot publish again what was rolled back; without, the report lists how the
+        KB folder differs from the version now live."""
+        return restore.rollback(self.settings, restore_kb=restore_kb, kb_dir=Path(kb_dir) if kb_dir else None)
+
+    def restore_kb(self, kb_dir: Path | None = None) -> tuple[restore.FileChange, ...]:
+        """Put the KB folder back to the live version's sources; returns the differences undone."""
+        return restore.restore_live_sources(self.settings, Path(kb_dir) if kb_dir else None)
+
+    def kb_changes(self, kb_dir: Path | None = None) -> tuple[restore.FileChange, ...]:
+        """How the KB folder differs from the sources of the live version."""
+        live = current_version(self.settings.index_dir)
+        if live is None:
+            raise versions.no_live_version(self.settings.index_dir)
+        versions.verify_version(self.settings.index_dir, live)
+        sources = versions.read_sources(self.settings.index_dir, live)
+        return restore.kb_changes(Path(kb_dir or self.settings.kb_dir), sources, self.settings.max_file_bytes)
 
     def status(self) -> IndexStatus:
         return index_status(self.settings.index_dir)
 
     def live_version(self) -> str | None:
-        return versions.current_version(self.settings.index_dir)
+        return current_or_none(self.settings.index_dir)
 
     def versions(self) -> list[str]:
         return versions.list_versions(self.settings.index_dir)
@@ -137,7 +178,7 @@ class Kefu:
 
     def apply(self, change: staging.StagedChange, hooks: Hooks | None = None) -> IngestReport:
         """Write a staged change into the KB and ingest; on failure the KB is restored."""
-        return staging.apply(self.settings, change, embedder=self.embedder, hooks=hooks)
+        return staging.apply(self.settings, change, embedder=self._embedder, hooks=hooks, load_embedder=lambda: self.embedder)
 
     # --- feedback --------------------------------------------------------------------------------
 

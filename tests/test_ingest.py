@@ -11,6 +11,7 @@ import pytest
 
 from core.errors import BusyError, IndexError_, ValidationError
 from index import versions as store
+from index.rollback import rollback
 from ingest.pipeline import run_ingest
 from kefu.cli import main
 
@@ -42,9 +43,11 @@ def test_first_ingest_builds_a_complete_version(s):
     assert (lost.case, lost.category, lost.kb_version, lost.source) == ("包裹丢失或损毁", "物流与配送问题", v.name, "service_scope.md")
     faq = next(c for c in v.chunks if c.passage == "faq:T-003")
     assert faq.text.endswith("客服会协助取证并决定补偿或重发。") and faq.questions[0] == "冷冻食品到货时已经化了怎么办？"
-    # The folder holds exactly the checksummed files (JSON, JSONL, .npy, FAISS): no pickle anywhere.
-    assert sorted(p.name for p in v.path.iterdir()) == sorted(["manifest.json", *m.files])
-    assert {f.rsplit(".", 1)[1] for f in m.files} == {"faiss", "npy", "jsonl", "json"}
+    # The folder holds exactly the checksummed files (JSON, JSONL, .npy, FAISS, the KB sources): no pickle anywhere.
+    on_disk = sorted(p.relative_to(v.path).as_posix() for p in v.path.rglob("*") if p.is_file())
+    assert on_disk == sorted(["manifest.json", *m.files])
+    assert {f.rsplit(".", 1)[1] for f in m.files if not f.startswith("kb/")} == {"faiss", "npy", "jsonl", "json"}
+    assert {f for f in m.files if f.startswith("kb/")} == {f"kb/{rel}" for rel in m.kb_files} and len(m.kb_files) == 5
 
 
 def test_unchanged_kb_embeds_nothing_and_keeps_the_live_version(s):
@@ -78,10 +81,11 @@ def test_rollback_returns_to_the_previous_version(s):
     p = s.kb_dir / "faqs" / "faq.yaml"
     p.write_text(p.read_text(encoding="utf-8").replace("冻肉化了", "冻肉都化了"), encoding="utf-8")
     second = run_ingest(s)
-    assert store.rollback(s.index_dir) == (second.version, first.version)
+    target = rollback(s.index_dir, s.embedding_model)
+    assert (target.previous, target.version) == (second.version, first.version)
     assert store.read_version(s.index_dir).name == first.version
-    with pytest.raises(IndexError_, match="没有更早的索引版本"):
-        store.rollback(s.index_dir)
+    with pytest.raises(IndexError_, match="没有更早的完整索引版本"):
+        rollback(s.index_dir, s.embedding_model)
 
 
 def test_old_versions_are_pruned(s):

@@ -4,6 +4,7 @@ stderr and a non-zero exit code; no tracebacks for bad input."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.getLogger("kefu").setLevel(logging.ERROR)  # notices go to stderr once, as "kefu: 注意：…"
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()

@@ -73,12 +73,19 @@ def cmd_ask(args, settings) -> int:
     kefu.warmup()
     if args.question is not None:
         answer = kefu.ask(args.question, args.role, k=args.k)
+        _notice(kefu)
         print(json.dumps(answer.to_json(), ensure_ascii=False) if args.json else render(answer))
         return 0
     for line in sys.stdin:
         answer = kefu.ask(line.rstrip("\n"), args.role, k=args.k)
         print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
     return 0
+
+
+def _notice(kefu: Kefu) -> None:
+    """Say on stderr when another version than the live one answers (e.g. the live one is damaged)."""
+    if kefu.last_error:
+        print(f"kefu: 注意：{kefu.last_error}", file=sys.stderr, flush=True)
 
 
 def cmd_eval(args, settings) -> int:

@@ -75,12 +75,42 @@ def cmd_index(args, settings) -> int:
     return 0
 
 
+CHANGE_LABEL = {"new": "新增", "modified": "已修改", "deleted": "已删除", "unreadable": "无法读取"}
+
+
+def _changes_text(changes) -> str:
+    shown = "、".join(f"{c.path}（{CHANGE_LABEL.get(c.status, c.status)}）" for c in changes[:10])
+    return shown + (f" 等 {len(changes)} 个文件" if len(changes) > 10 else "")
+
+
 def cmd_rollback(args, settings) -> int:
-    old, new = Kefu(settings).rollback()
+    kb_dir = Path(args.kb) if args.kb else None
+    r = Kefu(settings).rollback(restore_kb=args.restore_kb, kb_dir=kb_dir)
     if args.json:
-        print_json({"from": old, "to": new})
+        print_json({"from": r.previous, "to": r.version, "skipped": list(r.skipped), "kb_restored": r.kb_restored,
+                    "kb_changes": [{"path": c.path, "status": c.status} for c in r.kb_changes]})
+        return 0
+    print(f"已回滚：{r.previous or '（无线上版本）'} -> {r.version}")
+    if r.skipped:
+        print(f"已跳过损坏的版本：{'、'.join(r.skipped)}")
+    if r.kb_restored:
+        print(f"知识库目录已恢复为 {r.version} 的源文件")
+    elif r.kb_changes:
+        print(f"注意：知识库目录 {kb_dir or settings.kb_dir} 与线上版本 {r.version} 的源文件不同：{_changes_text(r.kb_changes)}。"
+              f"下次入库会重新发布这些改动；运行 `kefu restore-kb` 把知识库目录恢复为 {r.version} 的源文件"
+              "（以后回滚时可加 --restore-kb 一并恢复）", file=sys.stderr)
+    return 0
+
+
+def cmd_restore_kb(args, settings) -> int:
+    kb_dir = Path(args.kb) if args.kb else None
+    undone = Kefu(settings).restore_kb(kb_dir=kb_dir)
+    if args.json:
+        print_json({"restored": [{"path": c.path, "status": c.status} for c in undone]})
+    elif undone:
+        print(f"知识库目录已恢复为线上版本的源文件，撤销了：{_changes_text(undone)}")
     else:
-        print(f"已回滚：{old} -> {new}")
+        print("知识库目录与线上版本的源文件一致，无需恢复")
     return 0
 
 
@@ -94,6 +124,13 @@ def add_commands(sub) -> None:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_index)
 
-    s = sub.add_parser("rollback", help="回滚到上一个索引版本")
+    s = sub.add_parser("rollback", help="回滚到当前版本之前上线的索引版本")
+    s.add_argument("--restore-kb", action="store_true", help="同时把知识库目录恢复为该版本的源文件（整体替换，不会只恢复一半）")
+    s.add_argument("--kb", help="知识库目录（默认：KEFU_KB，未设置时用自带的 kb/）")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_rollback)
+
+    s = sub.add_parser("restore-kb", help="把知识库目录恢复为线上版本的源文件")
+    s.add_argument("--kb", help="知识库目录（默认：KEFU_KB，未设置时用自带的 kb/）")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_restore_kb)

@@ -80,8 +80,9 @@ def _warm(_kefu: Kefu) -> bool:
 
 
 def warn_if_stale(kefu: Kefu) -> None:
+    """Say when another version than the live one is served, and why (empty once it is fixed)."""
     if kefu.last_error:
-        st.warning(f"最新的索引版本加载失败，仍由上一版本继续服务：{md(kefu.last_error)}")
+        st.warning(md(kefu.last_error))
 
 
 def editor_password(settings: Settings) -> str:

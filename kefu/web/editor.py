@@ -162,13 +162,14 @@ def versions(kefu: Kefu) -> None:
     names = kefu.versions()
     st.dataframe([{"版本": n, "状态": "线上" if n == live else ""} for n in reversed(names)],
                  hide_index=True, width="stretch")
-    if st.button("回滚到上一版本", key="rollback", disabled=len(names) < 2):
+    if st.button("回滚到上一版本", key="rollback", disabled=len(names) < 2,
+                 help="索引回到当前版本之前上线的版本，知识库文件也恢复为该版本的内容"):
         try:
-            old, new = kefu.rollback()
+            r = kefu.rollback(restore_kb=True)
         except KefuError as e:
             st.error(f"回滚失败：{ui.md(str(e))}")
             return
-        st.session_state.rollback_msg = f"已回滚：{old} → {new}"
+        st.session_state.rollback_msg = f"已回滚：{r.previous or '无'} → {r.version}，知识库文件已恢复为该版本的内容"
         st.session_state.pop("ingest_report", None)  # it describes a version that is no longer live
         st.rerun()
 
