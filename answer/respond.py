@@ -9,7 +9,7 @@ from answer import messages as m
 from answer.compose import Composer
 from answer.decide import DecisionParams, choose, decide
 from core.errors import InputError
-from core.text import has_content, strip_markup
+from core.text import clean_input, has_content, strip_markup
 from core.types import ROLES, Answer, CaseRef
 from retrieval.search import Searcher
 
@@ -31,7 +31,7 @@ class Assistant:
             raise InputError(f"角色必须是 {'、'.join(ROLES)} 之一，而不是 '{role}'")
         if case is not None and case not in self.composer.case_category:
             raise InputError(f"未知的案例 '{case}'")
-        raw = query or ""
+        raw = clean_input(query or "")
         if not raw.strip():
             return self._plain(raw, role, m.MSG_EMPTY, started, m.NOTICE_EMPTY)
         if not has_content(strip_markup(raw)):

@@ -29,6 +29,21 @@ STOPWORDS = frozenset(
 )
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def clean_input(text: str) -> str:
+    """Text from outside (argv, stdin, a request) as valid Unicode. Python hands over
+    undecodable argv bytes as lone surrogates ("\\udcff"), which tokenizers and UTF-8
+    output reject: decode those bytes with replacement (U+FFFD), like any other bad byte."""
+    if not text or not _SURROGATE.search(text):
+        return text
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # surrogates that never were bytes (e.g. from JSON "\ud800")
+        return _SURROGATE.sub("\ufffd", text)
+
+
 @functools.lru_cache(maxsize=1)
 def _t2s():
     from opencc import OpenCC
@@ -41,6 +56,7 @@ def normalize(text: str, max_chars: int | None = None) -> str:
     no control characters, single spaces, lower-case Latin, capped length."""
     if not text:
         return ""
+    text = clean_input(text)
     if max_chars is not None:
         # Cap before the expensive steps so a pasted essay costs no more than a question.
         text = text[: max_chars * 2]

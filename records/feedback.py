@@ -1,13 +1,16 @@
 """Answer feedback from agents and customers, in an embedded SQLite database.
 
-Questions and comments are masked (phone, ID-card and bank-card numbers) before they are
-stored: the database is for improving the KB, not a copy of customers' personal data.
+Questions and comments are masked (e-mail, phone, ID-card and bank-card numbers; see
+core/privacy.py) before they are stored, and the file is readable by its owner only: the
+database is for improving the KB, not a copy of customers' personal data.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
+import stat
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -45,8 +48,17 @@ class Feedback:
     comment: str  # masked
 
 
+def _private(path) -> None:
+    """Create the database file readable by its owner only (0600), and keep it so: SQLite
+    gives its journal files the same mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    if stat.S_IMODE(os.stat(path).st_mode) != 0o600:
+        os.chmod(path, 0o600)
+
+
 def _connect(settings: Settings) -> sqlite3.Connection:
-    settings.feedback_db.parent.mkdir(parents=True, exist_ok=True)
+    _private(settings.feedback_db)
     conn = sqlite3.connect(settings.feedback_db, timeout=10)
     conn.executescript(_SCHEMA)
     return conn

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from answer.messages import KIND_LABEL
+from core.errors import KefuError
 from core.settings import REPO_ROOT
 from core.types import ROLES
 from kefu import Kefu
@@ -76,10 +77,19 @@ def cmd_ask(args, settings) -> int:
         _notice(kefu)
         print(json.dumps(answer.to_json(), ensure_ascii=False) if args.json else render(answer))
         return 0
-    for line in sys.stdin:
-        answer = kefu.ask(line.rstrip("\n"), args.role, k=args.k)
+    failed = 0
+    for raw in sys.stdin.buffer:
+        # Each line decoded on its own with replacement: one bad byte costs nothing but itself.
+        question = raw.decode("utf-8", "replace").rstrip("\r\n")
+        try:
+            answer = kefu.ask(question, args.role, k=args.k)
+        except KefuError as e:  # one bad line costs one answer, never the rest of the batch
+            failed = failed or e.exit_code
+            print(json.dumps({"query": question, "error": str(e)}, ensure_ascii=False), flush=True)
+            continue
         print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
-    return 0
+    _notice(kefu)
+    return failed
 
 
 def _notice(kefu: Kefu) -> None:
