@@ -3,8 +3,8 @@
 One place, one order: the text is NFKC-normalised first (full-width digits and letters,
 `＠` and `．` become ASCII, so `１３８…` is a phone number like `138…`), then e-mail
 addresses, mobile numbers (with or without +86, `tel:` or any letters in front), ID-card
-and bank-card numbers, and landline numbers are masked. The stored text is the
-normalised one.
+and bank-card numbers, and landline numbers are found and masked. Only what is masked
+changes: the rest of the text is stored as the user wrote it (full-width punctuation too).
 """
 
 from __future__ import annotations
@@ -46,10 +46,26 @@ def _mask_landline(m: re.Match) -> str:
     return f"{m.group(1)}-****{number[-4:]}"
 
 
+_PATTERNS = ((_EMAIL, lambda m: f"{m.group(1)}***{m.group(2)}"), (_MOBILE, _mask_mobile),
+             (_NUMBER_RUN, _mask_number), (_LANDLINE, _mask_landline))
+
+
 def mask_personal_data(text: str) -> str:
-    """NFKC, then mask e-mail, mobile, ID-card, bank-card and landline numbers."""
-    text = unicodedata.normalize("NFKC", clean_input(text or ""))
-    text = _EMAIL.sub(lambda m: f"{m.group(1)}***{m.group(2)}", text)
-    text = _MOBILE.sub(_mask_mobile, text)
-    text = _NUMBER_RUN.sub(_mask_number, text)
-    return _LANDLINE.sub(_mask_landline, text)
+    """Mask e-mail, mobile, ID-card, bank-card and landline numbers, found on the NFKC form."""
+    text = clean_input(text or "")
+    pieces = [unicodedata.normalize("NFKC", c) for c in text]
+    owner = [i for i, p in enumerate(pieces) for _ in p]  # folded position -> original character
+    work = list("".join(pieces))
+    spans: list[tuple[int, int, str]] = []
+    for pattern, mask in _PATTERNS:
+        for m in pattern.finditer("".join(work)):
+            masked = mask(m)
+            if masked != m.group(0):
+                spans.append((owner[m.start()], owner[m.end() - 1] + 1, masked))
+                # Out of reach of the later patterns, as if it were replaced already.
+                work[m.start():m.end()] = "\0" * (m.end() - m.start())
+    out, pos = [], 0
+    for start, end, masked in sorted(spans):
+        out += [text[pos:start], masked]
+        pos = end
+    return "".join(out) + text[pos:]

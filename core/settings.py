@@ -36,6 +36,7 @@ class Settings:
     lock_timeout: float = 60.0
     embed_batch_size: int = 32
     editor_password: str = ""
+    agent_password: str = ""  # when set, customers reach only the self-service page
     # Calibrated for the default model on the dev set (`python -m eval.tune`); another
     # model needs its own values.
     oos_threshold: float = 0.92
@@ -75,6 +76,20 @@ class Settings:
 _ENV = {f.name: "KEFU_" + f.name.upper() for f in fields(Settings)}
 _ENV["kb_dir"] = "KEFU_KB"
 _TYPE_NAMES = {int: "整数", float: "数字", Path: "路径", str: "文本", bool: "布尔值"}
+
+
+_SECRETS = ("editor_password", "agent_password")
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The `KEFU_*` variables that give a child process these settings (passwords left out)."""
+    out = {}
+    for f in fields(Settings):
+        if f.name in _SECRETS:
+            continue
+        value = getattr(settings, f.name)
+        out[_ENV[f.name]] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from answer.respond import Assistant
+from core.access import LoginGuard, LoginResult
 from core.errors import BusyError, IndexError_
 from core.settings import Settings, load_settings
 from core.types import Answer, Hooks
@@ -51,6 +52,7 @@ class Kefu:
         self._progress = progress
         self._live: LiveAssistant | None = None
         self._lock = threading.Lock()
+        self._logins = LoginGuard()
 
     # --- the model and the live version ------------------------------------------------------
 
@@ -179,6 +181,14 @@ class Kefu:
     def apply(self, change: staging.StagedChange, hooks: Hooks | None = None) -> IngestReport:
         """Write a staged change into the KB and ingest; on failure the KB is restored."""
         return staging.apply(self.settings, change, embedder=self._embedder, hooks=hooks, load_embedder=lambda: self.embedder)
+
+    # --- staff access ------------------------------------------------------------------------------
+
+    def login(self, entered: str, passwords: dict[str, str], clients: tuple[str, ...]) -> LoginResult:
+        """Check a staff password against each role's ("agent", "editor"). Wrong ones are slowed
+        down, then the client (its session and, when known, its address) is locked out for a
+        while; every failure is logged, never the password."""
+        return self._logins.attempt(entered, passwords, clients)
 
     # --- feedback --------------------------------------------------------------------------------
 

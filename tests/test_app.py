@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import sqlite3
 from pathlib import Path
@@ -349,47 +348,6 @@ def test_hit_test_and_negative_feedback_panels(kb, monkeypatch):
     assert {"向量分", "词法分"} <= set(hits.columns) and list(hits["融合分"]) == sorted(hits["融合分"], reverse=True)
     fb = next(d.value for d in at.dataframe if "说明" in d.value.columns)
     assert list(fb["问题"]) == ["电话 139****5678 的订单丢了"] and list(fb["角色"]) == ["用户"]
-
-
-# --- 评测 -----------------------------------------------------------------------------------------------
-
-
-def test_evaluation_page_shows_metrics_chart_and_misses(kb, monkeypatch):
-    calls = []
-    metrics = {"hit@1": 0.9, "hit@3": 0.95, "hit@5": 0.97, "mrr": 0.93, "category_acc": 0.96, "oos_refusal": 0.8,
-               "false_refusal": 0.02, "latency_p50_ms": 12.0, "latency_p95_ms": 30.0}
-
-    def fake_evaluate(kefu, items, kb_dir, names=None, progress=None):
-        calls.append((kefu, len(items), kb_dir))
-        progress("正在评测 kefu")
-        cats = {"物流与配送问题": {"n": 10, "hit@1": 0.9, "hit@3": 1.0, "category_acc": 1.0},
-                "订单相关问题": {"n": 8, "hit@1": 0.75, "hit@3": 0.9, "category_acc": 0.9}}
-        return {"systems": {"kefu": metrics, "bm25": {**metrics, "hit@1": 0.6}},
-                "per_category": {"kefu": cats, "bm25": cats},
-                "misses": [{"id": "d1", "query": "快递呢", "gold": "订单状态查询", "predicted": "（拒答）", "system": "kefu"},
-                           {"id": "d2", "query": "退钱", "gold": "退款进度查询", "predicted": "发票问题", "system": "bm25"}],
-                "n": {"rows": 18, "in_scope": 15, "out_of_scope": 3}}
-
-    monkeypatch.setattr("eval.run.evaluate", fake_evaluate)
-    at = ok(app().run())
-    at.switch_page("kefu/web/evaluation.py").run()
-    assert not at.dataframe
-    at.button(key="eval_run").click().run()
-    ok(at)
-    assert len(calls) == 1 and calls[0][1] >= 150 and calls[0][2] == kb
-    from kefu.web.common import get_kefu
-
-    assert calls[0][0] is get_kefu(load_settings())  # the app's own Kefu, not a second model
-    table = at.dataframe[0].value
-    assert list(table.index) == ["Kefu（本系统）", "BM25"] and table.loc["BM25", "Hit@1"] == 0.6
-    assert table.loc["Kefu（本系统）", "延迟 P95 (ms)"] == 30.0
-    chart = json.loads(at.get("vega_lite_chart")[0].proto.spec)
-    assert chart["mark"]["type"] == "bar" and "yOffset" in chart["encoding"]  # systems side by side
-    assert [s.label for s in at.status] == ["评测完成"] and at.status[0].state == "complete"
-    misses = at.dataframe[1].value
-    assert list(misses["问题"]) == ["快递呢"]  # Kefu's misses by default
-    at.multiselect(key="eval_miss_systems").set_value(["kefu", "bm25"]).run()
-    assert list(at.dataframe[1].value["问题"]) == ["快递呢", "退钱"]
 
 
 # --- helpers the pages rely on ----------------------------------------------------------------------------

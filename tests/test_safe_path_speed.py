@@ -64,4 +64,4 @@ def test_a_mistyped_model_name_fails_at_once_and_says_what_to_write(s):
 def test_a_model_folder_that_does_not_exist_is_named_before_anything_loads(s, monkeypatch, tmp_path):
     monkeypatch.setenv("KEFU_EMBEDDING_MODEL", str(tmp_path / "e5-local"))
     with pytest.raises(ModelError, match="目录不存在"):
-        Kefu().embedder
+        _ = Kefu().embedder

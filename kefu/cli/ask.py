@@ -30,6 +30,7 @@ def add_commands(sub) -> None:
 
     s = sub.add_parser("serve", help="启动 Streamlit 应用")
     s.add_argument("--port", type=int, default=8501)
+    s.add_argument("--address", help="监听地址（默认：设置了 KEFU_AGENT_PASSWORD 时为所有网卡，否则只监听本机 127.0.0.1）")
     s.set_defaults(func=cmd_serve)
 
 
@@ -114,6 +115,15 @@ def cmd_eval(args, settings) -> int:
 
 
 def cmd_serve(args, settings) -> int:
+    address = args.address
+    if address is None and not settings.agent_password:
+        # Zero setup is for this machine: without an agent password anyone who can reach the
+        # app would read the agents' internal notes.
+        address = "127.0.0.1"
+        print(f"kefu: 注意：未设置 KEFU_AGENT_PASSWORD，只在本机提供服务（http://localhost:{args.port}）。"
+              "要让其他电脑访问，请设置 KEFU_AGENT_PASSWORD（客服）和 KEFU_EDITOR_PASSWORD（编辑）", file=sys.stderr)
     cmd = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app.py"), "--server.port", str(args.port),
            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    if address:
+        cmd += ["--server.address", address]
     return subprocess.call(cmd, cwd=REPO_ROOT)

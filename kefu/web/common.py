@@ -3,7 +3,6 @@ and safe Markdown (KB and user text is escaped, never rendered as HTML)."""
 
 from __future__ import annotations
 
-import hmac
 import re
 from collections.abc import Iterable
 
@@ -85,18 +84,58 @@ def warn_if_stale(kefu: Kefu) -> None:
         st.warning(md(kefu.last_error))
 
 
-def editor_password(settings: Settings) -> str:
-    """KEFU_EDITOR_PASSWORD, else `editor_password` from Streamlit secrets, else empty."""
-    if settings.editor_password:
-        return settings.editor_password
+def _secret(name: str) -> str:
     try:
-        return str(st.secrets.get("editor_password", "") or "")
+        return str(st.secrets.get(name, "") or "")
     except (FileNotFoundError, KeyError, ValueError, OSError):
-        return ""  # no secrets file, or one that cannot be parsed: the console stays off
+        return ""  # no secrets file, or one that cannot be parsed
 
 
-def password_matches(entered: str, expected: str) -> bool:
-    return bool(expected) and hmac.compare_digest(entered.encode("utf-8"), expected.encode("utf-8"))
+def editor_password(settings: Settings) -> str:
+    """KEFU_EDITOR_PASSWORD, else `editor_password` from Streamlit secrets, else empty (console off)."""
+    return settings.editor_password or _secret("editor_password")
+
+
+def agent_password(settings: Settings) -> str:
+    """KEFU_AGENT_PASSWORD, else `agent_password` from Streamlit secrets, else empty."""
+    return settings.agent_password or _secret("agent_password")
+
+
+def client_address() -> str | None:
+    """The browser's address; None when it connects from this machine (or no browser does)."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) and address else None
+
+
+def staff_allowed(settings: Settings) -> bool:
+    """May this session see the staff pages (agent desk with internal notes, editor, evaluation)?
+    With an agent password: after logging in. Without one (zero setup): from this machine only."""
+    if agent_password(settings):
+        return bool(st.session_state.get("agent_ok") or st.session_state.get("editor_ok"))
+    return client_address() is None
+
+
+def login_form(kefu: Kefu, form: str, passwords: dict[str, str], label: str) -> None:
+    """A password form; a match sets `<role>_ok` in the session (every staff role opens the
+    agent pages). Wrong passwords are slowed down and locked out by the library."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    with st.form(f"{form}_login"):
+        entered = st.text_input(label, type="password", key=f"{form}_pw")
+        if not st.form_submit_button("登录", type="primary", key=f"{form}_login_btn"):
+            return
+    ctx = get_script_run_ctx()
+    address = client_address()
+    clients = (f"session:{ctx.session_id if ctx else '-'}",) + ((f"address:{address}",) if address else ())
+    result = kefu.login(entered, {r: p for r, p in passwords.items() if p}, clients)
+    if result.ok:
+        st.session_state[f"{result.role}_ok"] = True
+        st.session_state.agent_ok = True
+        st.rerun()
+    if result.locked_for:
+        st.error(f"密码错误次数过多，已暂时锁定：请 {max(1, round(result.locked_for / 60))} 分钟后再试。")
+    else:
+        st.error("密码不正确。")
 
 
 # --- safe Markdown ---------------------------------------------------------------------------------

@@ -20,16 +20,6 @@ HOW_TO_ENABLE = (
 )
 
 
-def login(expected: str) -> None:
-    with st.form("editor_login"):
-        entered = st.text_input("编辑密码", type="password", key="editor_pw")
-        if st.form_submit_button("登录", type="primary", key="editor_login_btn"):
-            if ui.password_matches(entered, expected):
-                st.session_state.editor_ok = True
-                st.rerun()
-            st.error("密码不正确。")
-
-
 def documents(kefu: Kefu) -> None:
     try:
         status = kefu.documents()
@@ -204,7 +194,7 @@ def main() -> None:
         st.info(HOW_TO_ENABLE)
         return
     if not st.session_state.get("editor_ok"):
-        login(expected)
+        ui.login_form(ui.get_kefu(settings), "editor", {"editor": expected}, "编辑密码")
         return
     kefu = ui.ready_kefu(settings)
     ui.warn_if_stale(kefu)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.errors import KefuError
+from eval import background
 from kefu.web import common as ui
 
 SYSTEM_LABEL = {"kefu": "Kefu（本系统）", "bm25": "BM25", "dense": "纯向量检索",
@@ -49,21 +49,24 @@ def category_chart(report: dict, metric: str = "hit@1") -> None:
     st.vega_lite_chart(data, spec, height=60 + 16 * len(data), width="stretch")
 
 
-def run(settings) -> None:
-    from eval.metrics import load_devset
-    from eval.run import evaluate
-
-    kefu = ui.ready_kefu(settings)  # the app's own model and live version, not a second copy
-    with st.status("正在评测：每个系统都要回答整个开发集，使用真实模型需要几分钟…", expanded=True) as status:
-        try:
-            report = evaluate(kefu, load_devset(), settings.kb_dir,
-                              progress=lambda m: status.write(f"· {ui.md(m)}"))
-        except KefuError as e:
-            status.update(label="评测失败", state="error")
-            st.error(f"评测失败：{ui.md(str(e))}")
-            return
-        status.update(label="评测完成", state="complete", expanded=False)
-    st.session_state.eval_report = report
+def progress() -> None:
+    """The running evaluation's progress; polled every two seconds while it runs."""
+    job = st.session_state.get("eval_job")
+    if job is None:
+        return
+    status = job.status()
+    if status.running:
+        with st.status("正在后台评测：每个系统都要回答整个开发集，使用真实模型需要几分钟；其他用户的提问不受影响…",
+                       expanded=True, state="running"):
+            for line in status.progress[-8:]:
+                st.write(f"· {ui.md(line)}")
+        return
+    del st.session_state.eval_job
+    if status.report is None:
+        st.session_state.eval_error = status.error
+    else:
+        st.session_state.eval_report = status.report
+    st.rerun()
 
 
 def show(report: dict) -> None:
@@ -97,13 +100,25 @@ def show(report: dict) -> None:
 def main() -> None:
     settings = ui.settings_or_stop()
     st.title("评测")
-    st.caption("在开发集上比较 Kefu 与基线系统：案例命中率、类别准确率、库外拒答与延迟。")
-    if st.button("运行评测", type="primary", key="eval_run"):
-        run(settings)
+    if not st.session_state.get("editor_ok"):
+        # A full evaluation is minutes of work: for editors, not for whoever can reach the app.
+        st.info("评测只对编辑开放：请先在“知识库管理”页登录（需要设置 KEFU_EDITOR_PASSWORD）。")
+        return
+    st.caption("在开发集上比较 Kefu 与基线系统：案例命中率、类别准确率、库外拒答与延迟。"
+               "评测在后台进程中以较低优先级运行，不影响其他用户提问。")
+    running = st.session_state.get("eval_job") is not None
+    if st.button("运行评测", type="primary", key="eval_run", disabled=running):
+        for key in ("eval_report", "eval_error"):
+            st.session_state.pop(key, None)
+        st.session_state.eval_job = background.start(settings)
+        st.rerun()  # redraw with the button disabled and the progress polling
+    st.fragment(progress, run_every=2 if running else None)()
+    if st.session_state.get("eval_error"):
+        st.error(f"评测失败：{ui.md(st.session_state.eval_error)}")
     report = st.session_state.get("eval_report")
     if report:
         show(report)
-    else:
+    elif not running:
         st.info("点击“运行评测”开始。")
 
 
