@@ -18,6 +18,7 @@ from index import versions as store
 from ingest import staging as ui_staging
 from ingest.collect import kb_files
 from ingest.pipeline import run_ingest
+from kefu import Kefu
 from kefu.web import common as ui_common
 from records import feedback
 
@@ -172,6 +173,24 @@ def test_a_broken_new_version_keeps_the_previous_one_serving(kb):
     assert "最新的索引版本加载失败" in at.warning[0].value
     assert LOG007_ANSWER in reply(at) and "改过的答复" not in reply(at)
     assert first in footer(at)
+    Kefu(settings).rollback()  # CURRENT is good again (from another process, as `kefu rollback` would)
+    ask_agent(at, QUESTION)
+    assert not at.warning and first in footer(at)  # and the warning is gone
+
+
+def test_a_restart_with_a_damaged_live_version_serves_the_newest_intact_one_and_says_so(kb):
+    settings = load_settings()
+    first = run_ingest(settings).version
+    p = kb / "faqs" / "logistics.yaml"
+    p.write_text(p.read_text(encoding="utf-8").replace(LOG007_ANSWER, "改过的答复。" + LOG007_ANSWER), encoding="utf-8")
+    second = run_ingest(settings).version
+    (store.versions_dir(settings.index_dir) / second / "chunks.jsonl").write_text("garbage\n", encoding="utf-8")
+    at = ask_agent(ok(app().run()), QUESTION)  # a fresh process: nothing loaded yet
+    assert not [e for e in at.error if "索引无法加载" in e.value]
+    warning = plain(at.warning[0].value)
+    assert second in warning and f"最近的完整版本 {first}" in warning
+    assert LOG007_ANSWER in reply(at) and "改过的答复" not in reply(at) and first in footer(at)
+    assert store.current_version(settings.index_dir) == second  # not rewritten behind the editors' backs
 
 
 # --- 自助服务 ---------------------------------------------------------------------------------------
