@@ -121,9 +121,10 @@ def scale_one(n: int, home: Path, seed: int = 7) -> dict:
     tokens = [lexicon.tokenize(c.embed_text) for c in chunks]
     name = versions.new_version_name(s.index_dir, f"syn{n}")
     manifest = dataclasses.replace(live.manifest, version=name, counts={"chunks": n})
-    path = versions.write_version(s.index_dir, manifest, chunks, tokens, vectors, live.phrasings, live.phrasing_vectors, live.kb)
+    path = versions.write_version(s.index_dir, manifest, chunks, tokens, vectors, live.phrasings, live.phrasing_vectors, live.kb,
+                                  versions.read_sources(s.index_dir, live.name))
     build_s = time.perf_counter() - t
-    size_mb = sum(p.stat().st_size for p in path.iterdir()) / 1e6
+    size_mb = sum(p.stat().st_size for p in path.iterdir() if p.is_file()) / 1e6
     t = time.perf_counter()
     assistant = live_assistant(s, embedder, name)
     version = assistant.version

@@ -6,10 +6,12 @@ Vectors are normalised, so inner product is cosine.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import faiss
 import numpy as np
+
+if TYPE_CHECKING:
+    import faiss
 
 HNSW_MIN_CHUNKS = 20_000  # below this an exact flat scan is faster than a graph
 HNSW_M = 32  # graph degree
@@ -39,6 +41,8 @@ def index_type(n: int) -> str:
 def build_faiss(vectors: np.ndarray) -> faiss.Index:
     """Flat (exact) for KBs of normal size; HNSW past HNSW_MIN_CHUNKS keeps query latency
     flat as the KB grows."""
+    import faiss  # on first use: listing and verifying versions needs no FAISS
+
     dim = vectors.shape[1]
     if index_type(len(vectors)) == "hnsw":
         index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
@@ -67,9 +71,13 @@ class FaissStore:
 
     @classmethod
     def load(cls, folder: Path, vectors: np.ndarray) -> FaissStore:
+        import faiss
+
         return cls(faiss.read_index(str(folder / FAISS_FILE)), vectors)
 
     def save(self, folder: Path) -> None:
+        import faiss
+
         faiss.write_index(self.index, str(folder / FAISS_FILE))
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,7 +26,9 @@ from index.versions import IndexVersion, Phrasing
 from ingest.collect import read_sources
 from ingest.split import split_kb
 from ingest.validate import build_kb, load_kb
-from models.embed import KefuEmbeddings, load_embeddings
+
+if TYPE_CHECKING:
+    from models.embed import KefuEmbeddings
 
 # Bump when splitting or tokenising changes, so an unchanged KB is still rebuilt.
 PIPELINE_VERSION = 1
@@ -164,6 +167,8 @@ def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks
         total = (sum(_passage_key(t) not in cache for t in chunk_texts)
                  + sum(_phrasing_key(t) not in cache for t in phrase_texts))
         if total and embedder is None:
+            from models.embed import load_embeddings  # only now: an unchanged KB never imports the model stack
+
             embedder = load_embedder() if load_embedder else load_embeddings(settings, hooks.message)
         if total:
             hooks.message(f"正在用 {embedder.name} 嵌入 {total} 条新增或修改的文本")

@@ -13,13 +13,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from core.errors import ValidationError
 from core.settings import Settings
 from core.types import Chunk, Hooks
 from ingest.collect import kb_files, read_sources
 from ingest.pipeline import DocumentDiff, IngestReport, preview, run_ingest
-from models.embed import KefuEmbeddings
+
+if TYPE_CHECKING:
+    from models.embed import KefuEmbeddings
 
 UPLOAD_FOLDERS = {".md": "docs", ".csv": "faqs", ".xlsx": "faqs"}
 TEXT_SUFFIXES = {".md", ".yaml", ".yml", ".csv", ".txt"}

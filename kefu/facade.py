@@ -13,8 +13,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from answer.respond import Assistant
 from core.access import LoginGuard, LoginResult
 from core.errors import BusyError, IndexError_
 from core.settings import Settings, load_settings
@@ -27,11 +27,15 @@ from index.status import IndexStatus, index_status
 from ingest import restore, staging
 from ingest.pipeline import IngestReport, run_ingest
 from ingest.status import DocumentStatus, document_status
-from kefu.live import LiveAssistant
 from models.build import remove_leftovers as remove_model_leftovers
-from models.embed import KefuEmbeddings, load_embeddings
 from records import feedback
-from retrieval.search import Searcher, SearchResult
+
+if TYPE_CHECKING:  # the model and search stack (torch, FAISS, LangChain) load on first use:
+    # `kefu ingest` on an unchanged KB and `kefu rollback` never need them.
+    from answer.respond import Assistant
+    from kefu.live import LiveAssistant
+    from models.embed import KefuEmbeddings
+    from retrieval.search import Searcher, SearchResult
 
 # The first encodes of a new process are slow (kernel set-up): pay that before a user waits.
 _WARMUP = ("你好", "订单怎么还没发货呢", "物流显示已经签收了但是我一直没有收到包裹怎么办")
@@ -60,12 +64,16 @@ class Kefu:
     def embedder(self) -> KefuEmbeddings:
         with self._lock:
             if self._embedder is None:
+                from models.embed import load_embeddings
+
                 self._embedder = load_embeddings(self.settings, self._progress)
             return self._embedder
 
     def assistant(self) -> Assistant:
         """The Assistant of the live version (raises IndexError_ when there is none)."""
         if self._live is None:
+            from kefu.live import LiveAssistant
+
             self.tidy()
             embedder = self.embedder
             with self._lock:

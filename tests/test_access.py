@@ -80,7 +80,8 @@ def test_wrong_editor_passwords_are_slowed_down_then_locked_out_and_logged(kb, m
     assert at.dataframe and not at.error  # after the lockout the right password works
 
 
-def test_the_lockout_follows_the_address_not_only_the_session():
+def test_the_lockout_follows_the_address_not_only_the_session(monkeypatch):
+    monkeypatch.setattr(access, "_sleep", lambda seconds: None)
     guard = access.LoginGuard()
     calls = []
     for n in range(access.MAX_FAILURES):

@@ -28,7 +28,7 @@ def test_an_unchanged_reingest_neither_parses_the_kb_nor_loads_the_model(s, monk
     def must_not_run(*a, **k):
         raise AssertionError("called on an unchanged KB")
 
-    for target in ("ingest.pipeline.load_embeddings", "kefu.facade.load_embeddings", "ingest.pipeline.build_kb"):
+    for target in ("models.embed.load_embeddings", "ingest.pipeline.build_kb"):
         monkeypatch.setattr(target, must_not_run)
     report = Kefu(s).ingest()
     assert report.swapped is False and report.version == first.version and report.chunks == first.chunks
