@@ -79,6 +79,16 @@ def _check_inside(path: Path, root: Path, rel: str) -> None:
         raise ValidationError(rel, f"无法解析这个路径（{e}）") from None
     if not real.is_relative_to(root):
         raise ValidationError(rel, "指向知识库目录之外（符号链接）：知识库只读取目录之内的文件，请把内容复制进来")
+    if not real.is_file():  # checked again on the open descriptor when read (ingest.read)
+        raise ValidationError(rel, "不是普通文件（可能是设备、管道或目录）：知识库只读取普通文本文件和 .xlsx 表格")
+
+
+def read_file(kb_dir: Path, rel: str, max_file_bytes: int) -> bytes:
+    """One KB file (one that ingest reads), with the same checks and bound."""
+    for p in kb_files(kb_dir):
+        if _rel(kb_dir, p) == rel:
+            return read_bytes(p, rel, max_file_bytes)
+    raise ValidationError(rel, "不是知识库中入库会读取的文件")
 
 
 def read_sources(kb_dir: Path, max_file_bytes: int) -> tuple[SourceFile, ...]:

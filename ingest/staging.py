@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from core.errors import ValidationError
 from core.settings import Settings
 from core.types import Chunk, Hooks
-from ingest.collect import kb_files, read_sources
+from ingest.collect import kb_files, read_file, read_sources
 from ingest.pipeline import DocumentDiff, IngestReport, preview, run_ingest
 
 if TYPE_CHECKING:
@@ -55,6 +55,10 @@ def editable_files(settings: Settings) -> list[str]:
     """KB files that can be edited as text (XLSX workbooks are replaced by upload)."""
     return [p.relative_to(settings.kb_dir).as_posix() for p in kb_files(settings.kb_dir)
             if p.suffix.lower() in TEXT_SUFFIXES]
+
+
+def read_kb_file(settings: Settings, rel: str) -> bytes:
+    return read_file(settings.kb_dir, _checked(rel), settings.max_file_bytes)
 
 
 def _checked(rel: str) -> str:

@@ -179,6 +179,10 @@ class Kefu:
     def editable_files(self) -> list[str]:
         return staging.editable_files(self.settings)
 
+    def read_kb_file(self, rel: str) -> bytes:
+        """A KB file's bytes for editing, read with ingest's checks (no link out, no device, bounded)."""
+        return staging.read_kb_file(self.settings, rel)
+
     def upload_target(self, filename: str) -> str:
         return staging.upload_target(filename)
 

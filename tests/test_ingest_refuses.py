@@ -247,3 +247,16 @@ def test_a_1mb_line_without_punctuation_is_split_into_bounded_chunks_covering_ev
     assert len({c.key for c in pieces}) == len(pieces)
     report = run_ingest(settings.with_(kb_dir=tiny_kb))
     assert report.chunks == len(split_kb(kb))
+
+
+def test_the_editor_reads_kb_files_with_the_same_checks(settings, tiny_kb):
+    from kefu import Kefu
+
+    kefu = Kefu(settings.with_(kb_dir=tiny_kb))
+    assert kefu.read_kb_file("faqs/faq.yaml") == (tiny_kb / "faqs" / "faq.yaml").read_bytes()
+    (tiny_kb / "docs").mkdir()
+    (tiny_kb / "docs" / "passwd.md").symlink_to("/etc/passwd")
+    with pytest.raises(ValidationError, match="知识库目录之外"):
+        kefu.read_kb_file("docs/passwd.md")
+    with pytest.raises(ValidationError, match="知识库目录之内"):
+        kefu.read_kb_file("../outside.md")

@@ -57,7 +57,10 @@ def choose_change(kefu: Kefu) -> tuple[str, bytes] | None:
             return None
         rel = st.selectbox("文档", files, key="edit_file")
         try:
-            text = (kefu.settings.kb_dir / rel).read_bytes().decode("utf-8-sig")
+            text = kefu.read_kb_file(rel).decode("utf-8-sig")
+        except KefuError as e:
+            st.error(ui.md(str(e)))
+            return None
         except UnicodeDecodeError:
             st.error("这个文件不是 UTF-8 编码，无法在此编辑：请转换为 UTF-8 后通过“上传文件”替换。")
             return None
