@@ -76,9 +76,11 @@ def _write(path: Path, data: bytes) -> None:
 
 def _assemble(kb_dir: Path, sources: tuple[SourceFile, ...]) -> Path:
     """The restored KB, complete, in a sibling folder (same filesystem: the swap is a rename)."""
+    if not kb_dir.is_dir():
+        raise ValidationError(str(kb_dir), "知识库目录不存在：请用 --kb 指定要恢复的知识库目录")
     tmp = kb_dir.parent / f".{kb_dir.name}.restore-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
     try:
+        tmp.mkdir()
         shutil.copystat(kb_dir, tmp)
         for folder, dirs, files in os.walk(kb_dir):
             base = Path(folder)
@@ -89,6 +91,9 @@ def _assemble(kb_dir: Path, sources: tuple[SourceFile, ...]) -> Path:
                     shutil.copy2(base / name, tmp / rel, follow_symlinks=False)
         for source in sources:
             _write(tmp / source.rel, source.data)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise KefuError(f"无法在 {kb_dir.parent} 中准备恢复的知识库目录（{e.strerror or e}）：索引和知识库目录均未改变") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -122,6 +127,8 @@ def restore_sources(kb_dir: Path, sources: tuple[SourceFile, ...]) -> None:
     tmp = _assemble(kb_dir, sources)
     try:
         _exchange(tmp, kb_dir)
+    except OSError as e:
+        raise KefuError(f"无法替换知识库目录 {kb_dir}（{e.strerror or e}）：知识库目录保持原样") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # after the exchange: the old KB
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import IndexError_
+from core.errors import IndexError_, KefuError
 from index import versions as store
 from ingest.pipeline import run_ingest
 from kefu import Kefu
@@ -116,7 +116,7 @@ def test_a_restore_that_fails_midway_leaves_the_kb_folder_as_it_was(s, monkeypat
     from ingest import restore
 
     monkeypatch.setattr(restore, "_write", flaky)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(KefuError, match="No space left on device.*均未改变"):
         Kefu(s).rollback(restore_kb=True)
     assert snapshot(s.kb_dir) == before and store.current_version(s.index_dir) == v2
     assert not [p for p in s.kb_dir.parent.iterdir() if ".restore-" in p.name]
