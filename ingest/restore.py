@@ -121,6 +121,24 @@ def _exchange(a: Path, b: Path) -> None:
     os.rename(aside, a)
 
 
+def remove_leftovers(kb_dir: Path) -> list[str]:
+    """What a killed restore left beside the KB folder: the assembled copy, and (where the
+    swap takes two renames) the old folder, put back if the KB folder itself is missing.
+    The caller holds the ingest lock, under which every restore runs."""
+    kb_dir = Path(kb_dir).resolve()
+    removed = []
+    for old in sorted(kb_dir.parent.glob(f".{kb_dir.name}.old-*")):
+        if not kb_dir.exists():
+            os.rename(old, kb_dir)
+            continue
+        shutil.rmtree(old, ignore_errors=True)
+        removed.append(old.name)
+    for tmp in kb_dir.parent.glob(f".{kb_dir.name}.restore-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+        removed.append(tmp.name)
+    return removed
+
+
 def restore_sources(kb_dir: Path, sources: tuple[SourceFile, ...]) -> None:
     """Make the KB folder hold exactly `sources` (plus what ingest does not read), atomically."""
     kb_dir = Path(kb_dir).resolve()  # a linked KB folder: swap the folder itself, keep the link
@@ -138,6 +156,7 @@ def rollback(settings: Settings, restore_kb: bool = False, kb_dir: Path | None =
     kb_dir = Path(kb_dir or settings.kb_dir)
     index_dir = settings.index_dir
     with versions.ingest_lock(index_dir, settings.lock_timeout):
+        remove_leftovers(kb_dir)
         target = choose_target(index_dir, settings.embedding_model)
         sources = versions.read_sources(index_dir, target.version)
         staged = _assemble(kb_dir.resolve(), sources) if restore_kb else None
@@ -161,6 +180,7 @@ def restore_live_sources(settings: Settings, kb_dir: Path | None = None) -> tupl
     kb_dir = Path(kb_dir or settings.kb_dir)
     index_dir = settings.index_dir
     with versions.ingest_lock(index_dir, settings.lock_timeout):
+        remove_leftovers(kb_dir)
         live = current_version(index_dir)
         if live is None:
             raise versions.no_live_version(index_dir)

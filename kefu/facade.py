@@ -93,6 +93,7 @@ class Kefu:
         try:
             with versions.ingest_lock(self.settings.index_dir, timeout=0):
                 remove_leftovers(self.settings.index_dir)
+                restore.remove_leftovers(self.settings.kb_dir)
         except (BusyError, OSError):
             pass
         try:

@@ -132,3 +132,12 @@ def test_facade_rollback_with_restore_removes_an_uploaded_file(s):
     assert not (s.kb_dir / "faqs" / "new.csv").exists()
     assert "faqs/new.csv" not in {d.path for d in kefu.documents()}
     assert kefu.ingest().swapped is False
+
+
+def test_what_a_killed_restore_left_beside_the_kb_is_removed_at_the_next_start(s):
+    run_ingest(s)
+    left = s.kb_dir.parent / f".{s.kb_dir.name}.restore-0badc0de"
+    (left / "faqs").mkdir(parents=True)
+    (left / "faqs" / "faq.yaml").write_text("half", encoding="utf-8")
+    Kefu(s).ask("包裹丢了")
+    assert not left.exists() and (s.kb_dir / "faqs" / "faq.yaml").is_file()
