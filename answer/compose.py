@@ -1,16 +1,18 @@
 """Compose a grounded answer from a decision, its search result and the case's playbook.
 
 No text is generated: the answer is an approved FAQ answer, or KB sentences; the handling
-path is the playbook's; every step carries the numbers of the citations it rests on. Only
-the connective phrases of `answer.messages` are fixed wording, and they state no policy.
+path and the agent's reply are the playbook situation's the question is about; every step
+carries the numbers of the citations it rests on. Only the connective phrases of
+`answer.messages` are fixed wording, and they state no policy.
 """
 
 from __future__ import annotations
 
 from answer import messages as m
 from answer.decide import DecisionParams, alternative, confidence
+from answer.situate import Pick, situate
 from core.kb import PlaybookItem
-from core.types import Answer, CaseRef, Chunk, Citation, Decision, HandlingStep
+from core.types import Answer, CaseRef, Chunk, Citation, Decision, HandlingStep, SituationPath
 from index.versions import IndexVersion
 from retrieval.search import SearchResult
 
@@ -22,6 +24,7 @@ class Composer:
 
     def __init__(self, version: IndexVersion, params: DecisionParams):
         kb = version.kb
+        self.kb = kb
         self.version_name = version.name
         self.params = params
         self.playbooks = {p.case: p for p in kb.playbooks}
@@ -44,46 +47,70 @@ class Composer:
             conf = min(1.0, max(conf, r.faq.cosine))  # a near-verbatim FAQ phrasing is evidence of its own
         alt = alternative(d, self.params.close_margin)
         alternatives = (CaseRef(alt.title, self.case_category[alt.title], alt.score),) if alt else ()
+        agent = role == "agent"
 
         # The passages this answer rests on: the playbook's citations and the best in-case hits.
-        items: dict[str, tuple[PlaybookItem, ...]] = {}
+        # Agents get every situation's (the others are one click away), customers none.
+        items: list[PlaybookItem] = []
         if pb:
-            items = ({"verify": pb.verify, "step": pb.steps, "escalate": pb.escalate} if role == "agent"
-                     else {"self_service": pb.self_service, "escalate": pb.escalate})
+            items += [i for s in pb.situations for i in (*s.verify, *s.steps, s.reply)] if agent else list(pb.self_service)
+            items += pb.escalate
         in_case = [h for h in r.hits[:20] if (case and h.chunk.case == case) or h.chunk.passage == faq_passage]
         best_faq = faq_passage or next((h.chunk.passage for h in in_case[:5] if h.chunk.kind == "faq"), None)
         wanted = [best_faq] if best_faq else []
         wanted += [h.chunk.passage for h in in_case[:max(k, 0)] if h.chunk.kind != "playbook"]
-        wanted += [c for group in items.values() for it in group for c in it.cites]
+        wanted += [c for it in items for c in it.cites]
         citations = self._citations(dict.fromkeys(p for p in wanted if p in self.passages), r)
         number = {c.passage: c.n for c in citations}
 
+        def cites(it: PlaybookItem) -> tuple[int, ...]:
+            return tuple(sorted({number[c] for c in it.cites if c in number}))
+
         def steps(group: tuple[PlaybookItem, ...], kind: str) -> tuple[HandlingStep, ...]:
-            return tuple(HandlingStep(f"{it.text}（转{it.to}）" if kind == "escalate" and it.to else it.text,
-                                      tuple(sorted({number[c] for c in it.cites if c in number})), kind)
+            return tuple(HandlingStep(f"{it.text}（转{it.to}）" if kind == "escalate" and it.to else it.text, cites(it), kind)
                          for it in group)
 
-        built = {kind: steps(group, kind) for kind, group in items.items()}
+        situations: tuple[SituationPath, ...] = ()
+        pick = Pick(-1, ())
+        if pb and agent:
+            pick = situate(pb.situations, r.query, r.passage_scores)
+            situations = tuple(SituationPath(s.when, steps(s.verify, "verify"), steps(s.steps, "step"), s.reply.text, cites(s.reply),
+                                             pick.matched if i == pick.index else ())
+                               for i, s in enumerate(pb.situations))
+        chosen = situations[pick.index] if situations else None
+        escalation = steps(pb.escalate, "escalate") if pb else ()
+        self_service = steps(pb.self_service, "self_service") if pb else ()
+        path = (*chosen.verify, *chosen.steps, *escalation) if chosen else (*self_service, *escalation)
         escalate, reason = False, ""
         if trigger:
             escalate, reason = True, trigger[1]
         elif pb and pb.always_escalate:
             escalate, reason = True, pb.always_escalate
+        team, ready = (pb.team, pb.have_ready) if pb else self._team(category)
         case_score = next((c.score for c in d.cases if c.title == case), conf)
+        shown = [best_faq] if best_faq else []
+        if chosen:
+            shown += pb.situations[pick.index].reply.cites
         return Answer(
             query=raw, role=role, case=CaseRef(case, category, case_score), confidence=conf,
-            answer=self._answer_text(best_faq, case), handling_path=tuple(s for group in built.values() for s in group),
+            answer=self._answer_text(best_faq, case), handling_path=path,
             citations=citations, escalate=escalate, escalate_reason=reason, latency_ms=0.0,
-            kb_version=self.version_name, alternatives=alternatives, verify=built.get("verify", ()),
-            self_service=built.get("self_service") or (steps(pb.self_service, "self_service") if pb else ()),
-            have_ready=pb.have_ready if pb else (), team=pb.team if pb else "",
-            internal_notes=pb.internal_notes if pb and role == "agent" else (),
+            kb_version=self.version_name, alternatives=alternatives, verify=chosen.verify if chosen else (),
+            self_service=self_service, have_ready=ready, team=team,
+            internal_notes=pb.internal_notes if pb and agent else (),
             faq_id=faq_passage.split(":", 1)[1] if faq_passage else None,
             related=tuple(c.title for c in d.cases[1:1 + RELATED] if c.title != case),
-            summary=pb.summary if pb and role == "agent" else "",
-            contact=m.MSG_HUMAN.format(team=pb.team, ready="、".join(pb.have_ready)) if pb else m.MSG_HUMAN_PLAIN,
-            decision=d,
+            summary=pb.summary if pb and agent else "",
+            contact=m.MSG_HUMAN.format(team=team, ready="、".join(ready)) if team else "",
+            decision=d, reply=chosen.reply if chosen else "", reply_cites=chosen.reply_cites if chosen else (),
+            situations=situations, situation=pick.index if chosen else -1,
+            sample=any(p in self.faqs and self.faqs[p].sample for p in shown),
         )
+
+    def _team(self, category: str | None) -> tuple[str, tuple[str, ...]]:
+        """The category's team (or the general desk) and what to have ready for it."""
+        t = self.kb.team_for(category)
+        return (t.name, t.have_ready) if t else ("", ())
 
     def _answer_text(self, best_faq: str | None, case: str | None) -> str:
         """The approved FAQ answer as written, else the case's service-scope passage."""
@@ -97,16 +124,19 @@ class Composer:
         for n, pid in enumerate(ranked, start=1):
             chunks = self.passages[pid]
             c = chunks[0]
+            faq = self.faqs.get(pid)
             out.append(Citation(n, pid, c.source, c.section, c.case, "".join(x.text for x in chunks),
-                                r.passage_scores.get(pid, 0.0), c.kb_version))
+                                r.passage_scores.get(pid, 0.0), c.kb_version, sample=bool(faq and faq.sample)))
         return tuple(out)
 
     def _out_of_scope(self, d: Decision, r: SearchResult, raw: str, role: str, trigger) -> Answer:
         likely = r.categories[0] if r.categories and d.evidence >= d.threshold - 0.03 else None
-        text = m.MSG_OOS + (m.MSG_OOS_ROUTE.format(category=likely.category) if likely else m.MSG_OOS_HUMAN)
+        team, ready = self._team(likely.category if likely else None)
+        text = m.MSG_OOS + (m.MSG_OOS_ROUTE.format(category=likely.category, team=team) if likely else m.MSG_OOS_HUMAN.format(team=team))
         return Answer(
             query=raw, role=role, case=None, confidence=0.0, answer=text, handling_path=(), citations=(),
             escalate=True, escalate_reason=trigger[1] if trigger else m.REASON_OOS, latency_ms=0.0,
-            kb_version=self.version_name, contact=m.MSG_HUMAN_PLAIN,
+            kb_version=self.version_name, team=team, have_ready=ready,
+            contact=m.MSG_HUMAN.format(team=team, ready="、".join(ready)) if team else "",
             alternatives=(CaseRef(None, likely.category, likely.score),) if likely else (), decision=d,
         )

@@ -28,6 +28,8 @@ class SourceFile:
     def sha256(self) -> str:
         return sha256_bytes(self.data)
 
+GENERAL_DESK = "通用"  # the teams.txt line for questions of no known category
+
 
 @dataclass(frozen=True)
 class Case:
@@ -78,20 +80,48 @@ class PlaybookItem:
 
 
 @dataclass(frozen=True)
+class Situation:
+    """One branch of a playbook: when it applies, what to check and do, and the reply an
+    agent sends in their own voice (KB text with its citations, never generated)."""
+
+    when: str  # the condition, shown as the situation's name
+    keywords: tuple[str, ...]  # words in a question that point at this situation
+    verify: tuple[PlaybookItem, ...]
+    steps: tuple[PlaybookItem, ...]
+    reply: PlaybookItem
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class Playbook:
     case: str
     category: str
     summary: str
     team: str
     preconditions: tuple[PlaybookItem, ...]
-    verify: tuple[PlaybookItem, ...]
-    steps: tuple[PlaybookItem, ...]
+    situations: tuple[Situation, ...]  # the first is the default
     self_service: tuple[PlaybookItem, ...]
     have_ready: tuple[str, ...]
     escalate: tuple[PlaybookItem, ...]
     internal_notes: tuple[str, ...]
     file: str
     always_escalate: str = ""  # a reason when this case always goes to a human
+
+    def items(self) -> tuple[PlaybookItem, ...]:
+        """Every item that must cite a passage."""
+        inner = tuple(i for s in self.situations for i in (*s.verify, *s.steps, s.reply))
+        return (*self.preconditions, *inner, *self.self_service, *self.escalate)
+
+
+@dataclass(frozen=True)
+class Team:
+    """Who takes over an escalation for a category ("通用": the general desk), and what the
+    customer should have ready."""
+
+    category: str
+    name: str
+    have_ready: tuple[str, ...]
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -108,6 +138,12 @@ class KnowledgeBase:
     escalation: tuple[tuple[str, str], ...]  # (trigger word, reason)
     negatives: tuple[str, ...]  # example questions the KB does not cover
     files: dict[str, str]  # relative path -> sha256 of its bytes
+    teams: tuple[Team, ...] = ()
+
+    def team_for(self, category: str | None) -> Team | None:
+        """The category's team, else the general desk."""
+        by = {t.category: t for t in self.teams}
+        return by.get(category or "") or by.get(GENERAL_DESK)
 
     @property
     def content_hash(self) -> str:
@@ -122,12 +158,18 @@ class KnowledgeBase:
     @classmethod
     def from_dict(cls, d: dict) -> KnowledgeBase:
         def items(raw) -> tuple[PlaybookItem, ...]:
-            return tuple(PlaybookItem(i["text"], tuple(i["cites"]), i.get("line", 0), i.get("to", "")) for i in raw)
+            return tuple(item(i) for i in raw)
+
+        def item(i: dict) -> PlaybookItem:
+            return PlaybookItem(i["text"], tuple(i["cites"]), i.get("line", 0), i.get("to", ""))
+
+        def situation(s: dict) -> Situation:
+            return Situation(s["when"], tuple(s["keywords"]), items(s["verify"]), items(s["steps"]), item(s["reply"]), s.get("line", 0))
 
         def playbook(p: dict) -> Playbook:
             return Playbook(
                 case=p["case"], category=p["category"], summary=p["summary"], team=p["team"],
-                preconditions=items(p["preconditions"]), verify=items(p["verify"]), steps=items(p["steps"]),
+                preconditions=items(p["preconditions"]), situations=tuple(situation(s) for s in p["situations"]),
                 self_service=items(p["self_service"]), have_ready=tuple(p["have_ready"]),
                 escalate=items(p["escalate"]), internal_notes=tuple(p["internal_notes"]), file=p["file"],
                 always_escalate=p.get("always_escalate", ""),
@@ -144,4 +186,5 @@ class KnowledgeBase:
             escalation=tuple((w, why) for w, why in d["escalation"]),
             negatives=tuple(d["negatives"]),
             files=dict(d["files"]),
+            teams=tuple(Team(t["category"], t["name"], tuple(t["have_ready"]), t.get("line", 0)) for t in d.get("teams", ())),
         )

@@ -54,6 +54,10 @@ class Settings:
     def feedback_db(self) -> Path:
         return self.home / "feedback.db"
 
+    @property
+    def handoff_db(self) -> Path:
+        return self.home / "handoff.db"
+
     def with_(self, **changes) -> Settings:
         return replace(self, **changes).validated()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from core.hashing import sha256_text
 
@@ -122,6 +122,7 @@ class Citation:
     text: str
     score: float
     kb_version: str
+    sample: bool = False  # an FAQ whose figures are illustrative (`sample: true`)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,25 @@ class HandlingStep:
     text: str
     cites: tuple[int, ...]
     kind: str = "step"  # "verify" | "step" | "escalate" | "self_service"
+
+
+@dataclass(frozen=True)
+class SituationPath:
+    """A playbook situation as an agent follows it: checks, steps and the reply to send,
+    each with the numbers of the citations it rests on."""
+
+    when: str
+    verify: tuple[HandlingStep, ...]
+    steps: tuple[HandlingStep, ...]
+    reply: str
+    reply_cites: tuple[int, ...]
+    matched: tuple[str, ...] = ()  # the question's words that point at it (empty: chosen otherwise)
+
+    def to_json(self) -> dict:
+        return {"when": self.when,
+                "verify": [{"text": s.text, "cites": list(s.cites)} for s in self.verify],
+                "steps": [{"text": s.text, "cites": list(s.cites)} for s in self.steps],
+                "reply": {"text": self.reply, "cites": list(self.reply_cites)}}
 
 
 @dataclass(frozen=True)
@@ -157,6 +177,15 @@ class Answer:
     contact: str = ""  # how to reach a human and what to have ready
     terms: tuple[str, ...] = ()  # the query's search terms with their synonyms, longest first (for highlighting)
     decision: Decision | None = None  # None when the input held no question
+    reply: str = ""  # agents: the chosen situation's reply, in the agent's voice
+    reply_cites: tuple[int, ...] = ()
+    situations: tuple[SituationPath, ...] = ()  # agents: every situation of the case's playbook
+    situation: int = -1  # which of `situations` the question is about (-1: none)
+    sample: bool = False  # the answer or the reply rests on an FAQ marked `sample: true`
+
+    @property
+    def chosen(self) -> SituationPath | None:
+        return self.situations[self.situation] if 0 <= self.situation < len(self.situations) else None
 
     def to_json(self) -> dict:
         """The stable JSON shape of `kefu ask --json`."""
@@ -178,11 +207,17 @@ class Answer:
             "have_ready": list(self.have_ready),
             "team": self.team,
             "internal_notes": list(self.internal_notes),
+            "reply": self.reply,
+            "reply_cites": list(self.reply_cites),
+            "situation": self.chosen.when if self.chosen else None,
+            "situation_matched": list(self.chosen.matched) if self.chosen else [],
+            "situations": [s.to_json() for s in self.situations],
             "citations": [
                 {"n": c.n, "passage": c.passage, "source": c.source, "section": c.section, "case": c.case,
-                 "text": c.text, "score": round(c.score, 4), "kb_version": c.kb_version}
+                 "text": c.text, "score": round(c.score, 4), "kb_version": c.kb_version, "sample": c.sample}
                 for c in self.citations
             ],
+            "sample": self.sample,
             "escalate": self.escalate,
             "escalate_reason": self.escalate_reason,
             "faq_id": self.faq_id,
@@ -191,3 +226,34 @@ class Answer:
             "kb_version": self.kb_version,
             "latency_ms": round(self.latency_ms, 2),
         }
+
+
+# --- Conversations --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Turn:
+    question: str  # as the customer typed it
+    answer: Answer
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A customer's chat: messages in order with the answer each got, and the reference
+    number once it was handed to a human."""
+
+    turns: tuple[Turn, ...] = ()
+    handoff: str = ""
+
+    @property
+    def questions(self) -> tuple[str, ...]:
+        return tuple(t.question for t in self.turns)
+
+    def add(self, question: str, answer: Answer) -> Conversation:
+        return replace(self, turns=(*self.turns, Turn(question, answer)))
+
+    def answer_again(self, i: int, answer: Answer) -> Conversation:
+        """Turn `i` answered anew (the customer picked another case); its question is kept."""
+        turns = list(self.turns)
+        turns[i] = Turn(turns[i].question, answer)
+        return replace(self, turns=tuple(turns))

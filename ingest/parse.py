@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from core.errors import ValidationError
-from core.kb import Case, Passage
+from core.kb import GENERAL_DESK, Case, Passage, Team
 from ingest.read import parse_yaml
 
 SCOPE_FILE = "service_scope.md"
@@ -172,3 +172,20 @@ def load_escalation(text: str, rel: str) -> list[tuple[str, str]]:
             raise ValidationError(rel, "每行的格式必须为 '触发词 原因'", i)
         pairs.append((parts[0], parts[1].strip()))
     return pairs
+
+
+def load_teams(text: str, rel: str) -> list[Team]:
+    """Who takes an escalation: one 'category team item、item' line per category, and a
+    '通用' line for the general desk."""
+    teams: list[Team] = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split(maxsplit=2)
+        if len(parts) != 3:
+            raise ValidationError(rel, f"每行的格式必须为 '类别 团队 准备项、准备项'（类别不明时用 '{GENERAL_DESK}'）", i)
+        category, name, ready = parts
+        if any(t.category == category for t in teams):
+            raise ValidationError(rel, f"类别 '{category}' 出现了两次", i)
+        teams.append(Team(category, name, tuple(r.strip() for r in re.split(r"[、,，]", ready) if r.strip()), i))
+    return teams

@@ -8,7 +8,7 @@ import re
 from pathlib import PurePosixPath
 
 from core.errors import ValidationError
-from core.kb import FAQ, Playbook, PlaybookItem
+from core.kb import FAQ, Playbook, PlaybookItem, Situation
 from ingest.parse_tables import parse_csv, parse_xlsx
 from ingest.read import decode, parse_yaml
 
@@ -85,49 +85,115 @@ def faq_from_row(row, rel: str) -> FAQ:
 
 # --- Playbooks -------------------------------------------------------------------------------
 
-_PB_LISTS = ("preconditions", "verify", "steps", "self_service", "escalate")
+_PB_KEYS = {"case", "category", "summary", "team", "always_escalate", "preconditions", "situations", "self_service",
+            "have_ready", "escalate", "internal_notes"}
+_SITUATION_KEYS = {"when", "keywords", "verify", "steps", "reply"}
+# A situation an agent can follow at a glance: more than this is two situations.
+MAX_SITUATION_STEPS = 6
+# Two items of one situation sharing this much of their character pairs say the same thing
+# twice ("核对订单号、物流轨迹和签收记录" and "核对物流轨迹，确认签收记录" share 0.41; the
+# shipped playbooks stay under 0.3).
+_NEAR_DUPLICATE = 0.4
+
+
+def _meta_keys(d: dict) -> set:
+    return set(d) - {"__line__", "__key_lines__"}
+
+
+def _bigrams(text: str) -> set[str]:
+    t = re.sub(r"[\s，。、；：！？,.;:!?（）()「」“”]", "", text)
+    return {t[i:i + 2] for i in range(len(t) - 1)} or {t}
+
+
+def _check_repeats(items: list[tuple[str, int]], rel: str, where: str) -> None:
+    """No item (text, line) may repeat another of the same situation (e.g. a check that is also a step)."""
+    for j, (b, b_line) in enumerate(items):
+        for a, a_line in items[:j]:
+            ga, gb = _bigrams(a), _bigrams(b)
+            if len(ga & gb) / len(ga | gb) >= _NEAR_DUPLICATE:
+                raise ValidationError(rel, f"{where}中「{b}」与第 {a_line} 行的「{a}」重复：请合并为一项", b_line)
 
 
 def load_playbook(text: str, rel: str) -> Playbook:
     d = parse_yaml(text, rel)
     if not isinstance(d, dict):
-        raise ValidationError(rel, "处理手册必须是映射（case:、category:、steps: ...）", 1)
+        raise ValidationError(rel, "处理手册必须是映射（case:、category:、situations: ...）", 1)
     line = d.get("__line__", 1)
-    missing = [k for k in ("case", "category", "summary", "team", *_PB_LISTS, "have_ready") if not d.get(k)]
+    key_lines = d.get("__key_lines__", {})
+    for key in sorted(_meta_keys(d) - _PB_KEYS, key=str):
+        hint = "：核实项和处理步骤须写在 situations 的各个情形下（见 kb/README.md）" if key in ("verify", "steps") else ""
+        raise ValidationError(rel, f"处理手册中有未知字段 '{key}'{hint}", key_lines.get(key, line))
+    missing = [k for k in ("case", "category", "summary", "team", "preconditions", "situations", "self_service", "escalate", "have_ready")
+               if not d.get(k)]
     if missing:
         raise ValidationError(rel, f"处理手册缺少以下字段或字段为空：{', '.join(missing)}", line)
 
-    def items(key: str) -> tuple[PlaybookItem, ...]:
-        raw = d[key]
-        if not isinstance(raw, list):
-            raise ValidationError(rel, f"'{key}' 必须是列表", line)
-        out = []
-        for it in raw:
-            if not isinstance(it, dict):
-                raise ValidationError(rel, f"'{key}' 的每一项都需要 'text'（或 'when'）和 'cites'", line)
-            it_line = it.get("__line__", line)
-            body = it.get("when") if key == "escalate" else it.get("text")
-            cites = it.get("cites")
-            if isinstance(cites, str):
-                cites = [c.strip() for c in re.split(r"[,，\s]+", cites) if c.strip()]
-            if not isinstance(body, str) or not body.strip():
-                raise ValidationError(rel, f"'{key}' 中有一项缺少 '{'when' if key == 'escalate' else 'text'}'", it_line)
-            if not cites or not isinstance(cites, list):
-                raise ValidationError(rel, f"'{key}' 中有一项未引用任何段落：请添加 cites: [scope:N.M] 或 [faq:ID]", it_line)
-            cite_line = it.get("__key_lines__", {}).get("cites", it_line)
-            out.append(PlaybookItem(body.strip(), tuple(str(c) for c in cites), cite_line, str(it.get("to", "")).strip()))
-        return tuple(out)
+    def item(it, key: str, at: int, body_key: str = "text") -> PlaybookItem:
+        if not isinstance(it, dict):
+            what = "情形缺少 'reply'（客服发给用户的回复，写 text 和 cites）" if key == "reply" else f"'{key}' 的每一项都需要 '{body_key}' 和 'cites'"
+            raise ValidationError(rel, what, at)
+        it_line = it.get("__line__", at)
+        body = it.get(body_key)
+        cites = it.get("cites")
+        if isinstance(cites, str):
+            cites = [c.strip() for c in re.split(r"[,，\s]+", cites) if c.strip()]
+        which = "情形的 'reply'" if key == "reply" else f"'{key}' 中有一项"
+        if not isinstance(body, str) or not body.strip():
+            raise ValidationError(rel, f"{which}缺少 '{body_key}'", it_line)
+        if not cites or not isinstance(cites, list):
+            raise ValidationError(rel, f"{which}未引用任何段落：请添加 cites: [scope:N.M] 或 [faq:ID]", it_line)
+        cite_line = it.get("__key_lines__", {}).get("cites", it_line)
+        return PlaybookItem(body.strip(), tuple(str(c) for c in cites), cite_line, str(it.get("to", "")).strip())
 
-    def strings(key: str) -> tuple[str, ...]:
-        raw = d.get(key) or []
-        if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
-            raise ValidationError(rel, f"'{key}' 必须是文本列表", line)
+    def items(raw, key: str, at: int, required: bool = True) -> tuple[PlaybookItem, ...]:
+        if raw is None and not required:
+            return ()
+        if not isinstance(raw, list) or (required and not raw):
+            raise ValidationError(rel, f"'{key}' 必须是非空列表", at)
+        return tuple(item(it, key, at, "when" if key == "escalate" else "text") for it in raw)
+
+    def strings(raw, key: str, at: int) -> tuple[str, ...]:
+        if isinstance(raw, str):
+            raw = [w for w in re.split(r"[,，、\s]+", raw) if w]
+        raw = raw or []
+        if not isinstance(raw, list) or not all(isinstance(s, str) and s.strip() for s in raw):
+            raise ValidationError(rel, f"'{key}' 必须是文本列表", at)
         return tuple(s.strip() for s in raw)
+
+    raw_situations = d["situations"]
+    if not isinstance(raw_situations, list):
+        raise ValidationError(rel, "'situations' 必须是情形列表（- when: ...）", key_lines.get("situations", line))
+    situations: list[Situation] = []
+    for raw in raw_situations:
+        if not isinstance(raw, dict):
+            raise ValidationError(rel, "'situations' 的每一项都需要 when、steps 和 reply", key_lines.get("situations", line))
+        at = raw.get("__line__", line)
+        klines = raw.get("__key_lines__", {})
+        for key in sorted(_meta_keys(raw) - _SITUATION_KEYS, key=str):
+            raise ValidationError(rel, f"情形中有未知字段 '{key}'（可用：when、keywords、verify、steps、reply）", klines.get(key, at))
+        when = raw.get("when")
+        if not isinstance(when, str) or not when.strip():
+            raise ValidationError(rel, "情形缺少 'when'（这个情形适用于什么情况）", at)
+        when = when.strip()
+        if any(s.when == when for s in situations):
+            raise ValidationError(rel, f"情形「{when}」出现了两次", at)
+        keywords = strings(raw.get("keywords"), "keywords", klines.get("keywords", at))
+        if len(raw_situations) > 1 and not keywords:
+            raise ValidationError(rel, f"情形「{when}」缺少 keywords：有多个情形时，每个情形都要列出指向它的关键词", at)
+        verify = items(raw.get("verify"), "verify", klines.get("verify", at), required=False)
+        steps = items(raw.get("steps"), "steps", klines.get("steps", at))
+        if len(verify) + len(steps) > MAX_SITUATION_STEPS:
+            raise ValidationError(rel, f"情形「{when}」有 {len(verify) + len(steps)} 项核实和步骤，超过 {MAX_SITUATION_STEPS} 项：请精简，或拆成两个情形", at)
+        lines = [it.get("__line__", at) for it in (*(raw.get("verify") or ()), *raw["steps"])]
+        _check_repeats([(it.text, n) for it, n in zip((*verify, *steps), lines)], rel, f"情形「{when}」")
+        reply = item(raw.get("reply"), "reply", klines.get("reply", at))
+        situations.append(Situation(when, keywords, verify, steps, reply, at))
 
     return Playbook(
         case=str(d["case"]).strip(), category=str(d["category"]).strip(), summary=str(d["summary"]).strip(),
-        team=str(d["team"]).strip(), preconditions=items("preconditions"), verify=items("verify"),
-        steps=items("steps"), self_service=items("self_service"), have_ready=strings("have_ready"),
-        escalate=items("escalate"), internal_notes=strings("internal_notes"), file=rel,
+        team=str(d["team"]).strip(), preconditions=items(d["preconditions"], "preconditions", line),
+        situations=tuple(situations), self_service=items(d["self_service"], "self_service", line),
+        have_ready=strings(d["have_ready"], "have_ready", line), escalate=items(d["escalate"], "escalate", line),
+        internal_notes=strings(d.get("internal_notes"), "internal_notes", line), file=rel,
         always_escalate=str(d.get("always_escalate") or "").strip(),
     )

@@ -30,8 +30,9 @@ from ingest.validate import build_kb, load_kb
 if TYPE_CHECKING:
     from models.embed import KefuEmbeddings
 
-# Bump when splitting or tokenising changes, so an unchanged KB is still rebuilt.
-PIPELINE_VERSION = 1
+# Bump when splitting, tokenising or the shape of kb.json changes, so an unchanged KB is
+# still rebuilt. 2: playbook situations and teams.
+PIPELINE_VERSION = 2
 
 
 @dataclass

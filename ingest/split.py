@@ -36,7 +36,9 @@ def split_kb(kb: KnowledgeBase, max_chars: int = MAX_CHUNK_CHARS) -> list[Chunk]
     for pb in kb.playbooks:
         lines = [pb.summary]
         lines += [f"适用：{i.text}" for i in pb.preconditions]
-        lines += [f"{n}. {i.text}" for n, i in enumerate(pb.steps, start=1)]
+        for sit in pb.situations:
+            lines.append(f"情形：{sit.when}")
+            lines += [f"{n}. {i.text}" for n, i in enumerate(sit.steps, start=1)]
         lines += [f"自助：{i.text}" for i in pb.self_service]
         case = next(c for c in kb.cases if c.title == pb.case)
         pid = "playbook:" + case.passage.split(":", 1)[1]

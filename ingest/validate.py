@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import ValidationError
-from core.kb import FAQ, KnowledgeBase, Passage, Playbook, SourceFile
+from core.kb import FAQ, GENERAL_DESK, KnowledgeBase, Passage, Playbook, SourceFile, Team
 from ingest.collect import read_sources
 from ingest.parse import (
     SCOPE_FILE,
@@ -17,10 +17,13 @@ from ingest.parse import (
     load_escalation,
     load_scope,
     load_synonyms,
+    load_teams,
     load_words,
 )
 from ingest.parse_entries import load_faq_rows, load_playbook
 from ingest.read import decode
+
+TEAMS_FILE = "dict/teams.txt"
 
 
 def load_kb(kb_dir: Path, max_file_bytes: int = 2_000_000) -> KnowledgeBase:
@@ -39,6 +42,8 @@ def build_kb(sources: tuple[SourceFile, ...]) -> KnowledgeBase:
     synonyms: list[tuple[str, ...]] = []
     escalation: list[tuple[str, str]] = []
     negatives: list[str] = []
+    teams: list[Team] = []
+    teams_file = ""
 
     for source in sources:
         rel, data = source.rel, source.data
@@ -59,6 +64,9 @@ def build_kb(sources: tuple[SourceFile, ...]) -> KnowledgeBase:
             synonyms.extend(load_synonyms(text))
         elif name == "escalation.txt":
             escalation.extend(load_escalation(text, rel))
+        elif name == TEAMS_FILE.rsplit("/", 1)[1]:
+            teams.extend(load_teams(text, rel))
+            teams_file = rel
         elif name == "out_of_scope.txt":
             negatives.extend(load_words(text, whole_lines=True))
         else:
@@ -67,13 +75,15 @@ def build_kb(sources: tuple[SourceFile, ...]) -> KnowledgeBase:
     kb = KnowledgeBase(
         categories=tuple(categories), cases=tuple(cases), passages=tuple(passages), faqs=tuple(faqs),
         playbooks=tuple(playbooks), words=tuple(dict.fromkeys(words)), synonyms=tuple(synonyms), escalation=tuple(escalation),
-        negatives=tuple(dict.fromkeys(negatives)), files=files,
+        negatives=tuple(dict.fromkeys(negatives)), files=files, teams=tuple(teams),
     )
-    check(kb)
+    if not teams_file:
+        raise ValidationError(TEAMS_FILE, "缺少转人工团队表：每行写「类别 团队 准备项」，另有一行「通用」作为综合服务台（见 kb/README.md）")
+    check(kb, teams_file)
     return kb
 
 
-def check(kb: KnowledgeBase) -> None:
+def check(kb: KnowledgeBase, teams_file: str = "") -> None:
     """Cross-file rules. Raises ValidationError at the first problem, naming file and line."""
     case_category = {c.title: c.category for c in kb.cases}
     for p in kb.passages:
@@ -97,10 +107,24 @@ def check(kb: KnowledgeBase) -> None:
         if pb.case in owners:
             raise ValidationError(pb.file, f"案例 '{pb.case}' 已有处理手册：{owners[pb.case].file}", 1)
         owners[pb.case] = pb
-        for item in (*pb.preconditions, *pb.verify, *pb.steps, *pb.self_service, *pb.escalate):
+        for item in pb.items():
             for cite in item.cites:
                 if cite not in passage_ids:
                     raise ValidationError(pb.file, f"引用的段落 '{cite}' 不存在（请使用 scope:N.M、scope:N 或 faq:ID）", item.line)
+
+    if teams_file:
+        _check_teams(kb, teams_file)
+
+
+def _check_teams(kb: KnowledgeBase, rel: str) -> None:
+    """Every escalation needs a team: a general desk, and only known categories."""
+    for t in kb.teams:
+        if t.category != GENERAL_DESK and t.category not in kb.categories:
+            raise ValidationError(rel, f"未知的分类 '{t.category}'；请使用以下分类之一：{'、'.join(kb.categories)}，或 '{GENERAL_DESK}'", t.line)
+        if not t.have_ready:
+            raise ValidationError(rel, f"'{t.category}' 一行缺少准备项", t.line)
+    if not any(t.category == GENERAL_DESK for t in kb.teams):
+        raise ValidationError(rel, f"缺少 '{GENERAL_DESK}' 一行：知识库答不上、类别不明的问题由这个团队（综合服务台）接手")
 
 
 def _check_case(case, category, case_category, categories, rel, line, what) -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.access import LoginGuard, LoginResult
-from core.errors import BusyError, IndexError_
+from core.errors import BusyError, IndexError_, InputError
 from core.settings import Settings, load_settings
-from core.types import Answer, Hooks
+from core.types import Answer, Conversation, Hooks
 from index import versions
 from index.current import current_or_none, current_version
 from index.manifest import FORMAT, read_manifest, stored_format
@@ -28,7 +28,7 @@ from ingest import restore, staging
 from ingest.pipeline import IngestReport, run_ingest
 from ingest.status import DocumentStatus, document_status
 from models.build import remove_leftovers as remove_model_leftovers
-from records import feedback
+from records import feedback, handoff
 
 if TYPE_CHECKING:  # the model and search stack (torch, FAISS, LangChain) load on first use:
     # `kefu ingest` on an unchanged KB and `kefu rollback` never need them.
@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # the model and search stack (torch, FAISS, LangChain) load o
 
 # The first encodes of a new process are slow (kernel set-up): pay that before a user waits.
 _WARMUP = ("你好", "订单怎么还没发货呢", "物流显示已经签收了但是我一直没有收到包裹怎么办")
+# Why a conversation went to a human when its last answer did not say.
+_ASKED_FOR_HUMAN = "用户要求转人工"
 
 
 class Kefu:
@@ -48,6 +50,18 @@ class Kefu:
     version, so an ingest or rollback (from here or another process) is served on the next
     question without a restart.
     """
+
+    _shared: dict[Settings, Kefu] = {}
+    _shared_lock = threading.Lock()
+
+    @classmethod
+    def shared(cls, settings: Settings, progress: Callable[[str], None] | None = None) -> Kefu:
+        """The one `Kefu` of this process for these settings: `kefu serve` loads the model and
+        the index into it before the server starts, and the pages then use that same one."""
+        with cls._shared_lock:
+            if settings not in cls._shared:
+                cls._shared[settings] = cls(settings, progress=progress)
+            return cls._shared[settings]
 
     def __init__(self, settings: Settings | None = None, *, embedder: KefuEmbeddings | None = None,
                  progress: Callable[[str], None] | None = None):
@@ -212,3 +226,27 @@ class Kefu:
 
     def negative_feedback(self, limit: int = 100) -> list[feedback.Feedback]:
         return feedback.negative(self.settings, limit)
+
+    # --- handing a conversation to a human ---------------------------------------------------------
+
+    def handoff(self, conversation: Conversation) -> handoff.Handoff:
+        """Record a customer's conversation for a human to take over; the returned record
+        carries the reference number to show them. The team is the latest answer's (its
+        case's, its likely category's), else the general desk."""
+        if not conversation.turns:
+            raise InputError("没有可以转交的对话：请先描述您的问题")
+        last = next((t.answer for t in reversed(conversation.turns) if t.answer.team), None)
+        if last is None:
+            desk = self.assistant().version.kb.team_for(None)
+            team, category, case, reason, version = desk.name if desk else "", None, None, "", self.live_version() or ""
+        else:
+            category = last.case.category if last.case else next((a.category for a in last.alternatives), None)
+            team, case, reason, version = last.team, last.case.title if last.case else None, last.escalate_reason, last.kb_version
+        messages = [handoff.HandoffMessage(t.question, t.answer.answer, t.answer.case.title if t.answer.case else None)
+                    for t in conversation.turns]
+        return handoff.record(self.settings, team=team, category=category, case=case, reason=reason or _ASKED_FOR_HUMAN,
+                              messages=messages, kb_version=version)
+
+    def handoffs(self, limit: int = 100) -> list[handoff.Handoff]:
+        """The newest handoffs first."""
+        return handoff.recent(self.settings, limit)

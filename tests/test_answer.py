@@ -24,8 +24,11 @@ def _grounded(answer):
     """Every step cites existing citation numbers; every citation is a KB passage."""
     numbers = {c.n for c in answer.citations}
     assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
-    for step in (*answer.handling_path, *answer.verify, *answer.self_service):
+    situation_steps = [st for s in answer.situations for st in (*s.verify, *s.steps)]
+    for step in (*answer.handling_path, *answer.verify, *answer.self_service, *situation_steps):
         assert step.cites and set(step.cites) <= numbers, step
+    for s in answer.situations:
+        assert s.reply and s.reply_cites and set(s.reply_cites) <= numbers
 
 
 def test_faq_phrasing_returns_the_approved_answer_as_written(service):
@@ -46,6 +49,49 @@ def test_agent_sees_verification_steps_escalation_and_internal_notes(service):
     assert a.summary == "处理显示签收但未收到或外包装破损的包裹。"
 
 
+def test_agent_gets_the_situation_asked_about_and_a_reply_in_their_own_voice(service):
+    a = service.ask("显示签收没收到货", "agent")
+    assert [s.when for s in a.situations] == ["物流显示已签收，但用户没收到", "包裹外包装严重破损"]
+    assert a.chosen.when == "物流显示已签收，但用户没收到" and a.chosen.matched == ("签收", "没收到")
+    assert a.reply == "已为您核实订单的签收记录。请先确认是否由家人、门卫或快递柜代收；仍未找到的，我们会为您启动理赔调查。"
+    by_n = {c.n: c.passage for c in a.citations}
+    assert {by_n[n] for n in a.reply_cites} == {"scope:2.1", "faq:T-002"}
+    # The other situation is one click away: its steps cite numbered passages too.
+    other = a.situations[1]
+    assert [s.text for s in other.steps] == ["请用户拍下外包装和商品的照片。", "启动理赔程序，调查责任方。"] and all(s.cites for s in other.steps)
+    broken = service.ask("快递到了外包装破了", "agent")
+    assert broken.chosen.when == "包裹外包装严重破损" and broken.chosen.matched == ("破了",)
+    assert [s.kind for s in broken.handling_path] == ["step", "step", "escalate"] and broken.verify == ()
+    j = broken.to_json()
+    assert j["reply"] == broken.reply and j["situation"] == "包裹外包装严重破损" and j["situation_matched"] == ["破了"]
+    assert [s["when"] for s in j["situations"]] == [s.when for s in broken.situations]
+    assert j["situations"][1]["reply"] == {"text": broken.reply, "cites": list(broken.reply_cites)}
+
+
+def test_sample_content_is_marked_in_the_answer_and_its_citation(settings, tiny_kb):
+    p = tiny_kb / "faqs" / "faq.yaml"
+    p.write_text(p.read_text(encoding="utf-8").replace("sample: false", "sample: true"), encoding="utf-8")
+    s = settings.with_(kb_dir=tiny_kb)
+    run_ingest(s)
+    a = Kefu(s).ask("显示签收没收到货", "customer")
+    assert a.sample and a.to_json()["sample"] is True
+    assert next(c for c in a.citations if c.passage == "faq:T-002").sample
+    assert not next(c for c in a.citations if c.passage == "scope:2.1").sample
+
+
+def test_every_escalation_names_a_team(service, tiny_kb):
+    (tiny_kb / "dict" / "escalation.txt").write_text("投诉 用户要求投诉\n", encoding="utf-8")
+    run_ingest(service.settings)
+    in_case = service.ask("包裹丢了我要投诉", "customer")
+    assert in_case.escalate and in_case.team == "物流理赔组" and in_case.to_json()["team"] == "物流理赔组"
+    strict = Kefu(service.settings.with_(oos_threshold=99.0))
+    for question in ("今天北京天气怎么样", "我要投诉"):
+        a = strict.ask(question, "customer")
+        assert a.escalate and a.team in ("物流配送组", "订单服务组", "综合服务台") and a.have_ready, a
+        assert a.team in a.answer and "已为您转人工" not in a.answer  # nothing is transferred until the customer asks
+        assert a.to_json()["team"] == a.team
+
+
 def test_customer_sees_self_service_and_how_to_reach_a_human_but_no_internal_notes(service):
     a = service.ask("显示签收没收到货", "customer")
     assert a.internal_notes == () and a.verify == ()
@@ -53,6 +99,7 @@ def test_customer_sees_self_service_and_how_to_reach_a_human_but_no_internal_not
     assert a.have_ready == ("订单号",) and a.team == "物流理赔组"
     assert a.contact == "如需人工协助，请联系人工客服（物流理赔组），并准备好：订单号。"
     assert a.summary == "" and a.answer == "请先确认是否由家人、门卫或快递柜代收。仍未找到时请联系人工客服启动理赔调查。"
+    assert a.reply == "" and a.situations == () and a.chosen is None and not a.sample
     _grounded(a)
 
 

@@ -35,8 +35,30 @@ def test_faqs_and_playbooks_cover_every_category_and_case():
     # Every playbook cites its own case's service-scope passage.
     passage = {c.title: c.passage for c in kb.cases}
     for pb in kb.playbooks:
-        cites = {c for item in (*pb.verify, *pb.steps) for c in item.cites}
+        cites = {c for s in pb.situations for item in (*s.verify, *s.steps) for c in item.cites}
         assert passage[pb.case] in cites, pb.file
+
+
+def test_every_situation_is_short_and_has_a_grounded_reply():
+    """A situation fits on one screen, and its reply to the customer cites an FAQ or the
+    case's own passage; a reply quoting a figure cites the sample FAQ it comes from."""
+    kb = load_kb(REPO / "kb")
+    faqs = {f.passage: f for f in kb.faqs}
+    figure = re.compile(r"\d+\s*(个工作日|天|小时|元)")
+    assert sum(len(pb.situations) for pb in kb.playbooks) >= 60
+    for pb in kb.playbooks:
+        assert len(pb.situations) >= 2, pb.file
+        for s in pb.situations:
+            assert len(s.verify) + len(s.steps) <= 6 and s.steps and len(s.keywords) >= 3, (pb.file, s.when)
+            assert s.reply.text.startswith("您好") and any(c.startswith(("faq:", "scope:")) for c in s.reply.cites)
+            if figure.search(s.reply.text):
+                assert any(faqs[c].sample for c in s.reply.cites if c in faqs), (pb.file, s.when)
+
+
+def test_teams_cover_every_category_and_a_general_desk():
+    kb = load_kb(REPO / "kb")
+    assert {t.category for t in kb.teams} == {*kb.categories, "通用"}
+    assert all(t.have_ready for t in kb.teams)
 
 
 def test_sample_figures_are_flagged():

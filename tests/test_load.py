@@ -20,7 +20,11 @@ def test_tiny_kb_loads(tiny_kb):
     assert [c.title for c in kb.cases] == ["修改或取消订单", "发票问题", "包裹丢失或损毁", "冷链商品温控异常"]
     assert kb.cases[2].passage == "scope:2.1"
     assert [f.id for f in kb.faqs] == ["T-001", "T-002", "T-003"]
-    assert kb.playbooks[0].steps[0].cites == ("faq:T-002",)
+    pb = kb.playbooks[0]
+    assert [s.when for s in pb.situations] == ["物流显示已签收，但用户没收到", "包裹外包装严重破损"]
+    assert pb.situations[0].steps[0].cites == ("faq:T-002",) and pb.situations[1].verify == ()
+    assert pb.situations[0].reply.cites == ("scope:2.1", "faq:T-002") and pb.situations[0].keywords == ("签收", "没收到", "代收")
+    assert kb.team_for("物流与配送问题").name == "物流配送组" and kb.team_for("支付与退款问题").name == "综合服务台"
     assert "冷链" in kb.words and ("快递", "包裹", "物流") in kb.synonyms
 
 
@@ -57,9 +61,62 @@ def test_unknown_case_in_faq_names_the_line(tiny_kb):
 
 def test_playbook_citing_a_missing_passage(tiny_kb):
     p = tiny_kb / "playbooks" / "lost.yaml"
-    p.write_text(p.read_text(encoding="utf-8").replace("cites: [faq:T-002]\n  - text: 仍未", "cites: [faq:T-999]\n  - text: 仍未"), encoding="utf-8")
+    text = p.read_text(encoding="utf-8")
+    p.write_text(text.replace("cites: [faq:T-002]\n      - text: 仍未", "cites: [faq:T-999]\n      - text: 仍未"), encoding="utf-8")
     err = _error(tiny_kb)
-    assert err.source == "playbooks/lost.yaml" and err.line == 13 and "faq:T-999" in str(err)
+    assert err.source == "playbooks/lost.yaml" and err.line == 16 and "faq:T-999" in str(err)
+    p.write_text(text.replace("cites: [scope:2.1, faq:T-002]", "cites: [scope:2.1, faq:T-404]"), encoding="utf-8")
+    err = _error(tiny_kb)
+    assert err.line == 21 and "faq:T-404" in str(err)  # a situation's reply cites like any step
+
+
+STEP = "      - text: {}\n        cites: [scope:2.1]\n"
+
+
+@pytest.mark.parametrize("old, new, line, message", [
+    # The old flat layout: checks and steps belong to a situation.
+    ("situations:\n", "verify:\n  - text: 核实。\n    cites: [scope:2.1]\nsituations:\n", 8, "未知字段 'verify'：核实项和处理步骤须写在 situations"),
+    ("    steps:\n      - text: 请用户确认", "    steps:\n" + "".join(STEP.format(f"第{n}步。") for n in range(5)) + "      - text: 请用户确认",
+     9, "有 8 项核实和步骤，超过 6 项"),
+    ("      - text: 仍未找到时启动理赔程序。", "      - text: 核实订单号和签收记录是否一致。", 17, "与第 12 行的「核实订单号和签收记录。」重复"),
+    ("    keywords: [破损, 破了, 压坏]\n", "", 22, "情形「包裹外包装严重破损」缺少 keywords"),
+    ("    reply:\n      text: 收到您反映", "    reply:\n      txt: 收到您反映", 30, "情形的 'reply'缺少 'text'"),
+    ("    keywords: [签收, 没收到, 代收]\n", "    keywords: [签收]\n    notes: 备注\n", 11, "情形中有未知字段 'notes'"),
+    ("  - when: 包裹外包装严重破损", "  - when: 物流显示已签收，但用户没收到", 22, "情形「物流显示已签收，但用户没收到」出现了两次"),
+])
+def test_playbook_situations_are_checked_with_file_and_line(tiny_kb, old, new, line, message):
+    p = tiny_kb / "playbooks" / "lost.yaml"
+    text = p.read_text(encoding="utf-8")
+    assert old in text
+    p.write_text(text.replace(old, new, 1), encoding="utf-8")
+    err = _error(tiny_kb)
+    assert err.source == "playbooks/lost.yaml" and err.line == line and message in str(err), str(err)
+
+
+def test_a_situation_without_a_reply(tiny_kb):
+    p = tiny_kb / "playbooks" / "lost.yaml"
+    text = p.read_text(encoding="utf-8")
+    p.write_text(text.replace("    reply:\n      text: 收到您反映的包裹破损情况，请把外包装和商品的照片发给我，我们会为您启动理赔程序。\n      cites: [scope:2.1]\n", ""),
+                 encoding="utf-8")
+    err = _error(tiny_kb)
+    assert err.line == 22 and "情形缺少 'reply'" in str(err)
+
+
+@pytest.mark.parametrize("teams, line, message", [
+    (None, None, "缺少转人工团队表"),
+    ("订单相关问题 订单服务组 订单号\n", None, "缺少 '通用' 一行"),
+    ("通用 综合服务台 订单号\n售后 售后组 订单号\n", 2, "未知的分类 '售后'"),
+    ("通用 综合服务台\n", 1, "每行的格式必须为"),
+    ("通用 综合服务台 订单号\n通用 另一个台 订单号\n", 2, "类别 '通用' 出现了两次"),
+])
+def test_every_escalation_needs_a_team(tiny_kb, teams, line, message):
+    p = tiny_kb / "dict" / "teams.txt"
+    if teams is None:
+        p.unlink()
+    else:
+        p.write_text(teams, encoding="utf-8")
+    err = _error(tiny_kb)
+    assert err.source == "dict/teams.txt" and err.line == line and message in str(err), str(err)
 
 
 def test_playbook_naming_an_unknown_case(tiny_kb):

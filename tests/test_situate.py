@@ -1,0 +1,59 @@
+"""Which playbook situation a question is about: keywords first, then the best-matching
+FAQ the situation's reply cites, then the first (default) one."""
+
+from collections import Counter
+
+from answer.situate import situate
+from core.kb import PlaybookItem, Situation
+from core.text import normalize
+from ingest.validate import load_kb
+from tests.conftest import REPO
+
+
+def _situation(when: str, keywords: tuple[str, ...], faq: str) -> Situation:
+    step = PlaybookItem("步骤。", ("scope:5.3",))
+    return Situation(when, keywords, (), (step,), PlaybookItem("您好。", ("scope:5.3", faq)))
+
+
+SIGNED = _situation("显示签收但没收到", ("签收", "没收到"), "faq:LOG-007")
+BROKEN = _situation("外包装破损", ("破损", "破了"), "faq:LOG-008")
+STALLED = _situation("物流停滞", ("没动静", "停滞"), "faq:LOG-009")
+ALL = (SIGNED, BROKEN, STALLED)
+
+
+def test_the_most_keywords_win_and_are_named():
+    pick = situate(ALL, "快递显示签收了但是外包装破了，东西没收到", {"faq:LOG-008": 0.95, "faq:LOG-007": 0.90})
+    assert (pick.index, pick.matched) == (0, ("签收", "没收到"))  # two keywords beat one, whatever the FAQ scores
+    assert situate(ALL, "包裹破损了", {}).matched == ("破损",)
+
+
+def test_between_equal_keywords_the_best_matching_faq_decides():
+    scores = {"faq:LOG-007": 0.91, "faq:LOG-008": 0.93, "faq:LOG-009": 0.90}
+    assert situate(ALL, "签收的包裹破了", scores).index == 1  # 签收 vs 破了: one each; LOG-008 scores best
+    assert situate(ALL, "快递好几天都没更新", {**scores, "faq:LOG-009": 0.95}) == situate(ALL, "快递好几天都没更新", {"faq:LOG-009": 1})
+    assert situate(ALL, "快递好几天都没更新", {**scores, "faq:LOG-009": 0.95}).index == 2
+
+
+def test_with_nothing_to_go_on_the_first_situation_is_the_default():
+    assert situate(ALL, "你好", {}).index == 0
+    assert situate((), "你好", {}).index == -1
+    assert situate(ALL, "SIGNED 签收", {}).index == 0  # matching is case-insensitive and deterministic
+
+
+def test_each_shipped_faq_phrasing_lands_on_the_situation_whose_reply_cites_it():
+    """For every FAQ that exactly one situation's reply cites, its question and variants
+    (as the search would score them: that FAQ best) pick that situation: no keyword of
+    another situation pulls them away."""
+    kb = load_kb(REPO / "kb")
+    faqs = {f.passage: f for f in kb.faqs}
+    checked, wrong = 0, []
+    for pb in kb.playbooks:
+        owners = Counter(c for s in pb.situations for c in set(s.reply.cites) if c.startswith("faq:"))
+        for i, s in enumerate(pb.situations):
+            for c in (c for c in s.reply.cites if c.startswith("faq:") and owners[c] == 1):
+                for q in (faqs[c].question, *faqs[c].variants):
+                    checked += 1
+                    pick = situate(pb.situations, normalize(q, 500), {c: 1.0})
+                    if pick.index != i:
+                        wrong.append((pb.case, q, pb.situations[pick.index].when, pick.matched))
+    assert checked >= 350 and wrong == []
