@@ -1,22 +1,25 @@
-"""`kefu ask`, `kefu eval` and `kefu serve`."""
+"""`kefu ask` and `kefu eval`."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
+import textwrap
 
-from answer.messages import KIND_LABEL
+from answer.messages import KIND_LABEL, MSG_SAMPLE
 from core.errors import KefuError
-from core.settings import REPO_ROOT
-from core.types import ROLES
+from core.types import ROLES, Answer
 from kefu import Kefu
+
+INDENT = "    "
+CITATION_CHARS = 120  # of a cited passage in the terminal; --json has it whole
 
 
 def add_commands(sub) -> None:
-    s = sub.add_parser("ask", help="回答一个问题（不给问题时从标准输入逐行读取，逐行输出 JSON）")
+    s = sub.add_parser("ask", help="在终端里回答一个问题（不给问题时从标准输入逐行读取，逐行输出 JSON）")
     s.add_argument("question", nargs="?", help="问题；省略时从标准输入每行读取一个问题")
-    s.add_argument("--role", choices=ROLES, default="agent")
+    s.add_argument("--role", choices=ROLES, default="agent",
+                   help="agent：客服视角（核实项、处理步骤、给客户的回复、内部备注，默认）；customer：用户视角（自助操作、转人工方式，无内部信息）")
     s.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
     s.add_argument("-k", type=int, default=3, help="除处理手册引用外，额外引用的检索段落数（默认 3）")
     s.set_defaults(func=cmd_ask)
@@ -28,44 +31,61 @@ def add_commands(sub) -> None:
     s.add_argument("--systems", help="只评测部分系统，逗号分隔，如 kefu,dense")
     s.set_defaults(func=cmd_eval)
 
-    s = sub.add_parser("serve", help="启动 Streamlit 应用")
-    s.add_argument("--port", type=int, default=8501)
-    s.add_argument("--address", help="监听地址（默认：设置了 KEFU_AGENT_PASSWORD 时为所有网卡，否则只监听本机 127.0.0.1）")
-    s.set_defaults(func=cmd_serve)
+
+def _markers(cites) -> str:
+    return "".join(f"[{n}]" for n in cites)
 
 
-def render(answer) -> str:
-    """The readable terminal form of an Answer."""
+def _paragraph(label: str, text: str) -> list[str]:
+    """A labelled paragraph, its text indented on the lines below (line breaks kept)."""
+    return [f"{label}：", textwrap.indent(text.strip(), INDENT)]
+
+
+def render(answer: Answer) -> str:
+    """The readable terminal form of an Answer: every paragraph under a label."""
     j = answer.to_json()
     out = []
     if j["case"]:
         title = j["case"]["title"] or "（类别级问题）"
         out.append(f"案例：{title}｜{j['case']['category']}｜置信度 {j['confidence']:.2f}")
-        for alt in j["alternatives"]:
-            out.append(f"  也可能是：{alt['title']}（{alt['category']}）")
+    for alt in j["alternatives"]:
+        out.append(f"  也可能是：{alt['title'] or alt['category']}（{alt['category']}）")
     if j["notice"]:
         out.append(f"提示：{j['notice']}")
-    out.append("")
+    if j["sample"]:
+        out.append(f"注意：{MSG_SAMPLE}")
     if j["summary"]:
-        out.append(f"案例说明：{j['summary']}")
-    out.append(j["answer"])
+        out += ["", *_paragraph("案例说明", j["summary"])]
+    out += ["", *_paragraph("答复", j["answer"])]
+    if j["reply"]:
+        out += ["", *_paragraph("回复客户", f"{j['reply']} {_markers(j['reply_cites'])}")]
+    chosen = answer.chosen
+    if chosen:
+        why = f"（按问题中的{''.join(f'「{w}」' for w in chosen.matched)}）" if chosen.matched else ""
+        out += ["", f"情形：{chosen.when}{why}"]
+        others = [s.when for s in answer.situations if s is not chosen]
+        if others:
+            out.append(f"其他情形：{'；'.join(others)}（--json 中有各情形的步骤）")
     if j["handling_path"]:
-        out.append("\n处理路径：")
+        out += ["", "处理路径："]
         for n, step in enumerate(j["handling_path"], start=1):
-            cites = "".join(f"[{c}]" for c in step["cites"])
-            out.append(f"  {n}. {KIND_LABEL.get(step['kind'], '')}｜{step['text']} {cites}")
+            out.append(f"{INDENT}{n}. {KIND_LABEL.get(step['kind'], '')}｜{step['text']} {_markers(step['cites'])}")
     if j["internal_notes"]:
-        out.append("\n内部备注：")
-        out += [f"  · {note}" for note in j["internal_notes"]]
+        out += ["", "内部备注（仅客服可见）："]
+        out += [f"{INDENT}· {note}" for note in j["internal_notes"]]
     if j["escalate"]:
-        out.append(f"\n需转人工：{j['escalate_reason']}")
+        team = f"（{j['team']}）" if j["team"] else ""
+        out += ["", f"需转人工{team}：{j['escalate_reason']}"]
     if answer.role == "customer" and j["contact"]:
-        out.append(f"\n{j['contact']}")
+        out += ["", *_paragraph("人工客服", j["contact"])]
     if j["citations"]:
-        out.append("\n引用：")
+        out += ["", "引用："]
         for c in j["citations"]:
-            out.append(f"  [{c['n']}] {c['source']} · {c['section']}（{c['score']:.3f}）")
-            out.append(f"      {c['text'][:120]}")
+            sample = f"（{MSG_SAMPLE}）" if c["sample"] else ""
+            out.append(f"{INDENT}[{c['n']}] {c['source']} · {c['section']}{sample}")
+            text = c["text"].strip()
+            text = text if len(text) <= CITATION_CHARS else text[:CITATION_CHARS] + "…"
+            out.append(textwrap.indent(text, INDENT * 2))
     out.append(f"\n知识库版本 {j['kb_version']}，用时 {j['latency_ms']:.0f} ms")
     return "\n".join(out)
 
@@ -112,18 +132,3 @@ def cmd_eval(args, settings) -> int:
     else:
         print_report(report)
     return 0
-
-
-def cmd_serve(args, settings) -> int:
-    address = args.address
-    if address is None and not settings.agent_password:
-        # Zero setup is for this machine: without an agent password anyone who can reach the
-        # app would read the agents' internal notes.
-        address = "127.0.0.1"
-        print(f"kefu: 注意：未设置 KEFU_AGENT_PASSWORD，只在本机提供服务（http://localhost:{args.port}）。"
-              "要让其他电脑访问，请设置 KEFU_AGENT_PASSWORD（客服）和 KEFU_EDITOR_PASSWORD（编辑）", file=sys.stderr)
-    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app.py"), "--server.port", str(args.port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    if address:
-        cmd += ["--server.address", address]
-    return subprocess.call(cmd, cwd=REPO_ROOT)

@@ -34,9 +34,9 @@ def settings_or_stop() -> Settings:
 
 @st.cache_resource(show_spinner=False)
 def get_kefu(settings: Settings) -> Kefu:
-    """One `Kefu` per settings for all sessions: the model loads once, and asking follows
-    index swaps by itself."""
-    return Kefu(settings)
+    """One `Kefu` per settings for all sessions: the model loads once (`kefu serve` has
+    loaded it already), and asking follows index swaps by itself."""
+    return Kefu.shared(settings)
 
 
 def ready_kefu(settings: Settings) -> Kefu:
