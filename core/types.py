@@ -243,7 +243,8 @@ class Conversation:
     number once it was handed to a human."""
 
     turns: tuple[Turn, ...] = ()
-    handoff: str = ""
+    handoff: str = ""  # the reference number, once handed over
+    handoff_team: str = ""
 
     @property
     def questions(self) -> tuple[str, ...]:

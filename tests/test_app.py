@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from ingest.collect import kb_files
 from ingest.pipeline import run_ingest
 from kefu import Kefu
 from kefu.web import common as ui_common
-from records import feedback
+from records import feedback, handoff
 
 REPO = Path(__file__).resolve().parent.parent
 QUESTION = "物流显示签收了但我没收到"
@@ -86,7 +87,22 @@ def footer(at: AppTest) -> str:
 
 
 def reply(at: AppTest) -> str:
+    """The reply to copy (the situation's, in the agent's voice)."""
     return at.code[0].value
+
+
+def cited(at: AppTest) -> str:
+    """What the cited passages say, as a person reads them."""
+    return plain("\n".join(m.value for e in at.expander for m in e.markdown)).replace("**", "")
+
+
+def steps(at: AppTest) -> list[str]:
+    """The handling path's rows: "1. **核实**　…", one markdown each."""
+    return [plain(m.value).replace("**", "") for m in at.markdown if re.match(r"\d+\\\. \*\*", m.value)]
+
+
+def markers(at: AppTest) -> list:
+    return [b for b in at.button if b.key and b.key.startswith("mk_")]
 
 
 # --- 客服工作台 -----------------------------------------------------------------------------------
@@ -96,26 +112,65 @@ def test_first_start_builds_the_index_and_the_agent_gets_case_steps_and_citation
     settings = load_settings()
     assert store.current_version(settings.index_dir) is None
     at = ok(app().run())
+    assert at.title[0].value == "客服工作台"  # the root opens the agent desk
+    assert st.get_option("client.toolbarMode") == "minimal"  # no Deploy / Stop for agents and customers
     live = store.current_version(settings.index_dir)
     assert live is not None
     assert [s.label for s in at.status] == [f"准备完成：索引版本 {live}"] and at.status[0].state == "complete"
 
     ask_agent(at, QUESTION)
     assert [h.value for h in at.subheader] == ["包裹丢失或损毁"]
-    assert at.metric[0].label == "置信度"
-    assert LOG007_ANSWER in reply(at)  # the FAQ's approved answer is the reply to copy
-    path = next(m.value for m in at.markdown if m.value.startswith("1. "))
-    steps = path.splitlines()
-    assert len(steps) >= 3 and all(MARKER.search(s) for s in steps)
-    assert {"**核实**", "**步骤**", "**升级**"} <= {re.search(r"\*\*..\*\*", s).group(0) for s in steps}
-    assert len(at.expander) >= 2
+    assert at.metric[0].label == "置信度" and "不是答复正确的概率" in at.metric[0].help
+    # The reply is the situation's, in the agent's voice: what was checked and what happens next.
+    assert reply(at).startswith("您好，已为您核对订单的物流轨迹和签收记录") and "理赔" in reply(at)
+    assert "请联系人工客服" not in reply(at)
+    # Only the situation asked about: its checks and steps (no broken-package or stalled-parcel steps), then escalation.
+    rows = steps(at)
+    assert [r.split("　")[0] for r in rows] == ["1. 核实", "2. 步骤", "3. 步骤", "4. 步骤", "5. 升级"]
+    assert not any("破损" in r or "停滞" in r for r in rows[:4])
+    assert at.pills[0].value == 0 and at.pills[0].options == ["物流显示已签收，但用户没收到", "包裹外包装严重破损，或商品损坏", "物流长时间停滞，疑似丢失"]
+    assert "按问题中的「签收」「没收到」选中这个情形" in plain(texts(at))
+    assert len(markers(at)) >= len(rows) + 1  # every row and the reply carry clickable markers
+    assert len(at.expander) >= 3
     first = at.expander[0]
     assert first.label.startswith(r"\[1\] ")
     caption = first.caption[0].value
     assert "faqs/logistics.yaml" in plain(caption) and "包裹丢失或损毁" in caption and live in plain(caption)
+    assert "得分" not in plain(texts(at))  # retrieval scores belong to the hit-test, not the agent desk
     assert "**签收**" in first.markdown[0].value  # the query's matched words are in bold
+    assert LOG007_ANSWER in cited(at)
     assert "内部备注" in texts(at)
     assert live in footer(at)
+
+
+def test_a_citation_marker_opens_its_passage_and_another_situation_is_one_click_away(kb):
+    at = ask_agent(ok(app().run()), QUESTION)
+    n = len(at.expander)
+    target = max(markers(at), key=lambda b: int(re.search(r"\d+", b.label).group(0)))
+    k = int(re.search(r"\d+", target.label).group(0))
+    assert k > 1 and at.session_state[f"cite_{at.session_state['agent_gen']}_1"] is True  # the first passage starts open
+    target.click().run()
+    ok(at)
+    gen = at.session_state["agent_gen"]
+    assert [at.session_state[f"cite_{gen}_{i}"] for i in range(1, n + 1)] == [i == k for i in range(1, n + 1)]
+
+    at.pills[0].set_value(1).run()
+    ok(at)
+    rows = steps(at)
+    assert any("当着配送员的面开箱检查" in r for r in rows) and not any("门卫代收" in r for r in rows)
+    assert reply(at).startswith("您好，已收到您反映的包裹破损情况")
+    assert at.text_area(key="agent_q").value == QUESTION
+
+
+def test_a_related_case_shows_that_case_for_the_same_question(kb):
+    at = ask_agent(ok(app().run()), QUESTION)
+    related = [b for b in at.button if b.key and b.key.startswith("rel_")]
+    assert related
+    title = related[0].label
+    related[0].click().run()
+    ok(at)
+    assert [h.value for h in at.subheader] == [title] and at.text_area(key="agent_q").value == QUESTION
+    assert at.button(key="alt_包裹丢失或损毁")  # the way back to the case first decided
 
 
 def test_picking_an_alternative_case_answers_for_it_without_editing_the_question(kb):
@@ -135,12 +190,13 @@ def test_picking_an_alternative_case_answers_for_it_without_editing_the_question
         assert conn.execute("SELECT question, case_title FROM feedback").fetchall() == [(question, "企业采购与发票服务")]
 
 
-def test_a_question_outside_the_kb_goes_to_a_human(kb, monkeypatch):
+def test_a_question_outside_the_kb_goes_to_a_named_team(kb, monkeypatch):
     monkeypatch.setenv("KEFU_OOS_THRESHOLD", "99")  # nothing is covered
     at = ask_agent(ok(app().run()), "今天天气怎么样")
     assert not at.subheader and not at.expander and not at.code
     assert "知识库暂未收录" in at.warning[0].value
-    assert "需转人工" in at.error[0].value
+    banner = plain(at.error[0].value).replace("**", "")
+    assert banner.startswith("需转人工（") and re.search(r"（(.+组|综合服务台)）", banner)
 
 
 def test_feedback_is_stored_with_phone_numbers_masked(kb):
@@ -171,7 +227,7 @@ def test_a_broken_new_version_keeps_the_previous_one_serving(kb):
     (store.versions_dir(settings.index_dir) / second / "chunks.jsonl").write_text("garbage\n", encoding="utf-8")
     ask_agent(at, QUESTION)
     assert "最新的索引版本加载失败" in at.warning[0].value
-    assert LOG007_ANSWER in reply(at) and "改过的答复" not in reply(at)
+    assert LOG007_ANSWER in cited(at) and "改过的答复" not in cited(at)
     assert first in footer(at)
     Kefu(settings).rollback()  # CURRENT is good again (from another process, as `kefu rollback` would)
     ask_agent(at, QUESTION)
@@ -196,38 +252,104 @@ def test_a_restart_with_a_damaged_live_version_serves_the_newest_intact_one_and_
 # --- 自助服务 ---------------------------------------------------------------------------------------
 
 
-def test_customer_chat_keeps_history_and_shows_no_internal_notes(kb):
-    at = ok(app().run())
+def customer(at: AppTest) -> AppTest:
     at.switch_page("kefu/web/customer.py").run()
-    at.chat_input[0].set_value(QUESTION).run()
-    at.chat_input[0].set_value("我的账号被盗了怎么办").run()
-    ok(at)
+    return ok(at)
+
+
+def say(at: AppTest, message: str) -> AppTest:
+    at.chat_input[0].set_value(message).run()
+    return ok(at)
+
+
+def test_customer_chat_keeps_history_and_shows_no_internal_notes(kb):
+    at = customer(ok(app().run()))
+    say(at, QUESTION)
+    say(at, "我的账号被盗了怎么办")
     roles = [m.name for m in at.chat_message]
     assert roles == ["user", "assistant", "user", "assistant"]
     first, second = at.chat_message[1], at.chat_message[3]
     assert at.chat_message[0].markdown[0].value == QUESTION
     first_text = "\n".join(m.value for m in first.markdown)
-    assert LOG007_ANSWER in first_text and "您可以先自己试试" in first_text and "物流理赔组" in first_text
-    assert "订单号" in first_text  # what to have ready
-    assert "如需人工协助" not in first_text  # the hand-over is shown once, in its own box
+    assert LOG007_ANSWER in first_text and "您可以先自己试试" in first_text
     assert second.warning[0].value.startswith("这个问题需要人工客服处理：涉及账户安全")  # escalation.txt: 被盗
-    assert "已为您转人工" in "\n".join(m.value for m in second.markdown)
+    box = plain(texts(at))
+    assert "转人工后由账户安全组为您处理" in box and "请先准备好：账户名或注册手机号" in box  # the latest answer's team
+    assert at.button(key="handoff").proto.type == "primary"  # escalation: the handoff is the main action
     everything = texts(at)
     assert "内部备注" not in everything and "核对订单号、物流轨迹和签收记录" not in everything  # no verify step
     assert not at.expander
 
 
-def test_customer_question_outside_the_kb_goes_to_a_human(kb, monkeypatch):
+def test_three_messages_then_a_handoff_gives_a_reference_number(kb):
+    at = customer(ok(app().run()))
+    for message in ("你好", QUESTION, "我的电话13812345678，家里人都说没拿到"):
+        say(at, message)
+    assert len(at.chat_message) == 6
+    at.button(key="handoff").click().run()
+    ok(at)
+    done = plain(at.success[0].value)
+    ref = re.search(r"KF-\d{8}-\d{4}", done).group(0)
+    assert "转人工单号" in done and not [b for b in at.button if b.key == "handoff"]
+    h = handoff.get(load_settings(), ref)
+    assert h.team in done and [m.question for m in h.messages] == ["你好", QUESTION, "我的电话138****5678，家里人都说没拿到"]
+    assert stat.S_IMODE(load_settings().handoff_db.stat().st_mode) == 0o600
+    say(at, "好的谢谢")
+    assert ref in plain(at.success[0].value)  # the number stays in view; no second handoff
+
+
+def test_the_chat_survives_a_reload_of_the_tab(kb):
+    at = customer(ok(app().run()))
+    say(at, QUESTION)
+    token = at.query_params["c"]
+    assert token
+    reloaded = app()  # a new session, as after a reload
+    reloaded.switch_page("kefu/web/customer.py")
+    reloaded.query_params["c"] = token  # the reloaded URL keeps the chat's token
+    ok(reloaded.run())
+    assert [m.name for m in reloaded.chat_message] == ["user", "assistant"]
+    assert reloaded.chat_message[0].markdown[0].value == QUESTION
+    other = customer(ok(app().run()))  # another tab starts its own chat
+    assert not other.chat_message
+
+
+def test_a_very_long_message_is_folded(kb):
+    at = customer(ok(app().run()))
+    say(at, "冻肉到了都化了" + "啊" * 10_000)
+    bubble = at.chat_message[0]
+    assert len(plain(bubble.markdown[0].value)) <= 210 and bubble.expander[0].label == "展开全文（共 10007 字）"
+    assert "已按前 500 个字处理" in plain(texts(at))
+
+
+def test_sample_content_is_marked_for_customers(kb):
+    at = customer(ok(app().run()))
+    say(at, "PLUS会员有哪些权益，年费多少？")  # MEM-003 quotes 99元/年 and is marked sample: true
+    assert "99元/年" in "\n".join(m.value for m in at.chat_message[1].markdown)
+    assert any("示例内容，以实际政策为准" in c.value for c in at.chat_message[1].caption)
+
+
+def test_a_customer_picks_one_of_the_offered_cases(kb):
+    question = "客户来电说他公司财务要求发票上必须有税号，之前下单时没填，现在订单已经完成一个多月了，问能不能作废重开一张带税号的普通发票，应该怎么操作"
+    at = customer(ok(app().run()))
+    say(at, question)
+    at.button(key="pick_0_企业采购与发票服务").click().run()
+    ok(at)
+    assert at.chat_message[0].markdown[0].value == ui_common.md(question)  # the question is unchanged
+    assert "转人工后由企业客户服务组为您处理" in plain(texts(at))
+
+
+def test_customer_question_outside_the_kb_goes_to_a_named_team(kb, monkeypatch):
     monkeypatch.setenv("KEFU_OOS_THRESHOLD", "99")
-    at = ok(app().run())
-    at.switch_page("kefu/web/customer.py").run()
+    at = customer(ok(app().run()))
     question = "**今天**天气<b>怎么样</b> [点这里](http://evil.example)"
-    at.chat_input[0].set_value(question).run()
-    assert ok(at).chat_message[0].markdown[0].value == ui_common.md(question)  # shown literally
+    say(at, question)
+    assert at.chat_message[0].markdown[0].value == ui_common.md(question)  # shown literally
     assert plain(ui_common.md(question)) == question
     reply_block = at.chat_message[1]
-    assert "已为您转人工客服处理" in reply_block.warning[0].value
+    answer = plain(reply_block.warning[0].value)
+    assert "建议转人工客服（" in answer and "已为您转人工" not in answer
     assert not [m for m in reply_block.markdown if "您可以先自己试试" in m.value]
+    assert at.button(key="handoff") and "请先准备好：" in plain(texts(at))
 
 
 # --- 知识库管理 -------------------------------------------------------------------------------------
@@ -312,7 +434,7 @@ def test_an_edit_goes_live_without_a_restart_and_rolls_back(kb, monkeypatch):
     at = ask_agent(ok(app().run()), QUESTION)
     settings = load_settings()
     v1 = store.current_version(settings.index_dir)
-    assert LOG007_ANSWER in reply(at) and "温馨提示" not in reply(at)
+    assert LOG007_ANSWER in cited(at) and "温馨提示" not in cited(at)
 
     login(at)
     at.selectbox(key="edit_file").set_value("faqs/logistics.yaml").run()
@@ -335,7 +457,7 @@ def test_an_edit_goes_live_without_a_restart_and_rolls_back(kb, monkeypatch):
 
     at.switch_page("kefu/web/agent.py").run()
     ask_agent(at, QUESTION)
-    assert "温馨提示：" + LOG007_ANSWER in reply(at)
+    assert "温馨提示：" + LOG007_ANSWER in cited(at)
     assert v2 in footer(at)
 
     at.switch_page("kefu/web/editor.py").run()
@@ -348,7 +470,7 @@ def test_an_edit_goes_live_without_a_restart_and_rolls_back(kb, monkeypatch):
     assert set(at.dataframe[0].value["状态"]) == {"已上线"}
     at.switch_page("kefu/web/agent.py").run()
     ask_agent(at, QUESTION)
-    assert "温馨提示" not in reply(at) and v1 in footer(at)
+    assert "温馨提示" not in cited(at) and v1 in footer(at)
 
 
 def test_hit_test_and_negative_feedback_panels(kb, monkeypatch):

@@ -1,15 +1,95 @@
-"""自助服务: the customers' chat. A plain answer, what they can do themselves, and when a
-human is needed, which team takes over and what to have ready. No internal notes."""
+"""自助服务: the customers' chat. A plain answer and what they can do themselves; when unsure,
+the other cases to choose from; and a real 转人工: the conversation goes to the team of its
+case (or its likely category, or the general desk) under a reference number. No internal notes.
+
+The chat survives a reload of the tab: it is kept in memory under a random token in the
+page's URL (?c=…), and idle chats are forgotten after a few hours.
+"""
 
 from __future__ import annotations
 
+import secrets
+import threading
+import time
+from dataclasses import replace
+
 import streamlit as st
 
-from core.types import Answer
+from core.types import Answer, Conversation
 from kefu import Kefu
 from kefu.web import common as ui
 
 WELCOME = "您好，我是客服知识助手。请描述您遇到的问题，例如：“物流显示签收了但我没收到”。"
+FOLD_CHARS = 200  # a longer message shows its start; the rest is one click away
+IDLE_SECONDS = 8 * 3600
+MAX_CHATS = 5000
+
+
+class ChatStore:
+    """Conversations by token, in this process's memory, for the browser session."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._chats: dict[str, tuple[float, Conversation]] = {}
+
+    def get(self, token: str) -> Conversation | None:
+        with self._lock:
+            hit = self._chats.get(token)
+            if hit is None or time.monotonic() - hit[0] > IDLE_SECONDS:
+                return None
+            return hit[1]
+
+    def put(self, token: str, chat: Conversation) -> None:
+        with self._lock:
+            self._chats[token] = (time.monotonic(), chat)
+            if len(self._chats) > MAX_CHATS:  # forget the longest idle
+                for old in sorted(self._chats, key=lambda t: self._chats[t][0])[: len(self._chats) - MAX_CHATS]:
+                    del self._chats[old]
+
+
+@st.cache_resource(show_spinner=False)
+def chat_store() -> ChatStore:
+    return ChatStore()
+
+
+def _token() -> str:
+    """This tab's chat token: kept in the session, and in the URL so a reload finds it again."""
+    token = st.session_state.get("chat_token") or st.query_params.get("c") or secrets.token_urlsafe(12)
+    st.session_state.chat_token = token
+    if st.query_params.get("c") != token:
+        st.query_params["c"] = token
+    return token
+
+
+def _ask(kefu: Kefu, chat: Conversation, question: str, case: str | None = None) -> Answer:
+    # The earlier messages will go along as context once Kefu.ask takes a history.
+    return kefu.ask(question, "customer", case=case)
+
+
+def pick(kefu: Kefu, token: str, i: int, case: str) -> None:
+    """The customer chose one of the offered cases: answer that message again for it."""
+    chat = chat_store().get(token) or Conversation()
+    if i < len(chat.turns):
+        chat_store().put(token, chat.answer_again(i, _ask(kefu, chat, chat.turns[i].question, case)))
+
+
+def hand_over(kefu: Kefu, token: str) -> None:
+    chat = chat_store().get(token) or Conversation()
+    h = kefu.handoff(chat)
+    chat_store().put(token, replace(chat, handoff=h.ref, handoff_team=h.team))
+
+
+def new_chat() -> None:
+    st.session_state.chat_token = secrets.token_urlsafe(12)
+
+
+def show_question(question: str) -> None:
+    if len(question) <= FOLD_CHARS:
+        st.markdown(ui.md(question))
+        return
+    st.markdown(ui.md(question[:FOLD_CHARS]) + "……")
+    with st.expander(f"展开全文（共 {len(question)} 字）"):
+        st.markdown(ui.md(question))
 
 
 def render_answer(a: Answer) -> None:
@@ -18,53 +98,83 @@ def render_answer(a: Answer) -> None:
         return
     if a.notice:
         st.caption(ui.md(a.notice))
-    if a.case is None:  # not covered by the KB: the answer itself says it goes to a human
+    if a.case is None:  # not covered by the KB: the answer says so and names the team
         st.warning(ui.md(a.answer), icon=":material/support_agent:")
         return
     st.markdown(ui.md(a.answer))
+    if a.sample:
+        st.caption(f":material/info: {ui.MSG_SAMPLE}")
     if a.self_service:
         st.markdown("**您可以先自己试试：**\n\n" + "\n".join(
             f"{n}. {ui.md(s.text)}" for n, s in enumerate(a.self_service, start=1)))
     if a.escalate:
         st.warning(f"这个问题需要人工客服处理：{ui.md(a.escalate_reason)}", icon=":material/support_agent:")
-    if a.team:
-        with st.container(border=True):
-            lead = "**已为您转人工**：" if a.escalate else "**需要人工帮助？** 可联系人工客服，"
-            st.markdown(f"{lead}由{ui.md(a.team)}为您处理。联系人工客服前，请准备好：")
-            st.markdown("\n".join(f"- {ui.md(item)}" for item in a.have_ready))
 
 
-def _rate(kefu: Kefu, i: int) -> None:
+def _rate(kefu: Kefu, token: str, i: int) -> None:
     value = st.session_state.get(f"cfb_{i}")
-    if value is None:
+    chat = chat_store().get(token)
+    if value is None or chat is None or i >= len(chat.turns):
         return
-    question, a = st.session_state.chat[i]
-    kefu.feedback(role="customer", question=question, case=a.case.title if a.case else None,
-                    kb_version=a.kb_version, rating="up" if value == 1 else "down")
+    t = chat.turns[i]
+    kefu.feedback(role="customer", question=t.question, case=t.answer.case.title if t.answer.case else None,
+                  kb_version=t.answer.kb_version, rating="up" if value == 1 else "down")
 
 
-def show_turn(kefu: Kefu, i: int, question: str, a: Answer) -> None:
+def show_turn(kefu: Kefu, token: str, i: int, question: str, a: Answer) -> None:
     with st.chat_message("user"):
-        st.markdown(ui.md(question))
+        show_question(question)
     with st.chat_message("assistant"):
         render_answer(a)
+        choices = [alt for alt in a.alternatives if alt.title]
+        if choices:
+            with st.container(horizontal=True, vertical_alignment="center"):
+                st.caption("您是想问：")
+                for alt in choices:
+                    st.button(ui.md(f"{alt.title}？"), key=f"pick_{i}_{alt.title}", on_click=pick, args=(kefu, token, i, alt.title))
         if a.notice not in ui.PLAIN_NOTICES:
             rated = st.session_state.get(f"cfb_{i}") is not None
-            st.feedback("thumbs", key=f"cfb_{i}", on_change=_rate, args=(kefu, i), disabled=rated)
+            st.feedback("thumbs", key=f"cfb_{i}", on_change=_rate, args=(kefu, token, i), disabled=rated)
+
+
+def handoff_box(kefu: Kefu, token: str, chat: Conversation) -> None:
+    """Who takes over and what to have ready; the 转人工 button; once pressed, the reference number."""
+    answered = [t.answer for t in chat.turns if t.answer.notice not in ui.PLAIN_NOTICES]
+    if not answered:
+        return
+    with st.container(border=True):
+        if chat.handoff:
+            st.success(f"已为您转接人工客服（{ui.md(chat.handoff_team)}），转人工单号：**{ui.md(chat.handoff)}**。"
+                       "联系人工客服时请提供这个单号。", icon=":material/support_agent:")
+            return
+        last = next((a for a in reversed(answered) if a.team), answered[-1])
+        team = last.team or "人工客服"
+        lead = "这个问题需要人工客服处理。" if last.escalate else "需要人工帮助？"
+        st.markdown(f"**{lead}** 转人工后由{ui.md(team)}为您处理，我们会把上面的对话一并转过去。")
+        if last.have_ready:
+            st.markdown("请先准备好：" + "、".join(ui.md(x) for x in last.have_ready))
+        st.button("转人工", icon=":material/support_agent:", key="handoff", type="primary" if last.escalate else "secondary",
+                  on_click=hand_over, args=(kefu, token))
 
 
 def main() -> None:
     settings = ui.settings_or_stop()
-    st.title("自助服务")
+    head, restart = st.columns([5, 1], vertical_alignment="bottom")
+    head.title("自助服务")
     kefu = ui.ready_kefu(settings)
     ui.warn_if_stale(kefu)
-    chat = st.session_state.setdefault("chat", [])
-    st.caption(WELCOME)
-    for i, (question, a) in enumerate(chat):
-        show_turn(kefu, i, question, a)
+    token = _token()
+    store = chat_store()
+    chat = store.get(token) or Conversation()
+    if chat.turns:
+        restart.button("新对话", icon=":material/add_comment:", key="new_chat", on_click=new_chat)
     if question := st.chat_input("请输入您的问题"):
-        chat.append((question, kefu.ask(question, "customer")))
-        show_turn(kefu, len(chat) - 1, question, chat[-1][1])
+        chat = chat.add(question, _ask(kefu, chat, question))
+        store.put(token, chat)
+    st.caption(WELCOME)
+    for i, t in enumerate(chat.turns):
+        show_turn(kefu, token, i, t.question, t.answer)
+    handoff_box(kefu, token, chat)
 
 
 if __name__ == "__main__":
