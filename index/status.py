@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from index.versions import list_versions, read_version
@@ -22,6 +22,8 @@ class IndexStatus:
     cases: dict[str, int]  # case title -> chunks
     versions: list[str]  # kept versions, oldest first
     path: str
+    sample_faqs: list[str] = field(default_factory=list)  # FAQ ids marked `sample: true`: replace before going live
+    sample_replies: list[str] = field(default_factory=list)  # "case · situation" whose agent reply cites one
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -34,8 +36,11 @@ def index_status(index_dir: Path) -> IndexStatus:
         if c.case in cases:
             cases[c.case] += 1
     m = v.manifest
+    samples = [f.id for f in v.kb.faqs if f.sample]
+    sample_passages = {f"faq:{i}" for i in samples}
+    replies = [f"{pb.case} · {s.when}" for pb in v.kb.playbooks for s in pb.situations if sample_passages & set(s.reply.cites)]
     return IndexStatus(
         version=v.name, model=m.model, dimension=m.dimension, built_at=m.built_at, index_type=m.index_type,
         chunks=len(v.chunks), faqs=m.counts["faqs"], playbooks=m.counts["playbooks"], questions=m.counts["questions"],
-        cases=cases, versions=list_versions(index_dir), path=str(v.path),
+        cases=cases, versions=list_versions(index_dir), path=str(v.path), sample_faqs=samples, sample_replies=replies,
     )

@@ -372,6 +372,8 @@ def test_editor_needs_the_right_password_then_lists_documents(kb, monkeypatch):
     ok(at)
     docs = at.dataframe[0].value
     assert "faqs/logistics.yaml" in set(docs["文件"]) and set(docs["状态"]) == {"已上线"}
+    samples = plain(next(w.value for w in at.warning if "仍含示例内容" in w.value))
+    assert re.search(r"\d+ 条 FAQ 仍含示例内容", samples) and "MEM-003" in samples  # 99元/年: editors see what to replace
     assert len(docs) == len(kb_files(kb)) > 30
 
 

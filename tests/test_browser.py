@@ -1,5 +1,6 @@
-"""What a person sees: `streamlit run app.py` on a fresh KEFU_HOME with the real model,
-driven by Debian's headless Chromium through Playwright (no downloaded browsers)."""
+"""What a person sees: `kefu serve` on a fresh KEFU_HOME with the real model, driven by
+Debian's headless Chromium through Playwright (no downloaded browsers). Screenshots go to
+KEFU_SCREENSHOTS (default: the test's temp folder)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 QUESTION = "物流显示签收了但我没收到"
-FIRST_START_SECONDS = 240  # the first page view builds the index with the real model
+FIRST_START_SECONDS = 420  # kefu serve builds the index with the real model before it answers (2 shared cores)
 
 
 def _free_port() -> int:
@@ -55,20 +56,21 @@ def chromium() -> Path:
 
 @pytest.fixture
 def app_url(chromium, real_settings, shipped_kb, tmp_path):
-    """The app on a free port with a fresh KEFU_HOME (the converted model linked in, no index)."""
+    """`kefu serve` on a free port with a fresh KEFU_HOME (the converted model linked in, no
+    index): it builds the index before it answers, so the first page view is served ready."""
     env = dict(os.environ)
     for var in ("KEFU_EMBEDDING_MODEL", "KEFU_EDITOR_PASSWORD", "KEFU_LOCK_TIMEOUT", "KEFU_OOS_THRESHOLD"):
         env.pop(var, None)
     env.update(KEFU_HOME=str(real_settings.home), KEFU_KB=str(shipped_kb))
     port = _free_port()
-    log = tmp_path / "streamlit.log"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]
+    log = tmp_path / "serve.log"
+    cmd = [sys.executable, "-m", "kefu.cli", "serve", "--port", str(port), "--address", "127.0.0.1"]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", proc, log, timeout=60)
+        _wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", proc, log, timeout=FIRST_START_SECONDS)
+        printed = log.read_text(errors="replace")
+        assert f"http://127.0.0.1:{port}/agent" in printed and "首次启动：正在构建索引" in printed, printed[-2000:]
         yield f"http://127.0.0.1:{port}"
     finally:
         if proc.poll() is None:
@@ -80,53 +82,111 @@ def app_url(chromium, real_settings, shipped_kb, tmp_path):
                 proc.wait(timeout=15)
 
 
+def _shot(page, folder: Path, name: str) -> None:
+    # Streamlit greys out stale elements while a rerun is under way: wait for the page to settle.
+    page.wait_for_function("!document.querySelector('[data-stale=\"true\"]') && !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                           timeout=60_000)
+    page.wait_for_timeout(500)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    print(f"\nscreenshot: {path}")
+
+
+def _markers(page):
+    return page.get_by_role("button", name=re.compile(r"^\[\d+\]$"))
+
+
 def test_agent_customer_and_editor_pages_in_chromium(app_url, chromium, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
+    shots = Path(os.environ.get("KEFU_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 2200}, locale="zh-CN")
+            # Tall enough for a whole answer: Streamlit scrolls inside its own container, so a
+            # full-page screenshot would stop at the viewport.
+            page = browser.new_page(viewport={"width": 1400, "height": 2400}, locale="zh-CN")
 
-            # 客服工作台: the first view builds the index under a visible status, then answers.
+            # The root forwards to the agent desk at its own URL; /agent itself is a working link.
             page.goto(app_url)
+            page.get_by_label("客户问题").wait_for(timeout=60_000)
+            expect(page).to_have_url(re.compile(r"/agent$"))
+            page.goto(f"{app_url}/agent")
             question = page.get_by_label("客户问题")
-            question.wait_for(timeout=FIRST_START_SECONDS * 1000)
-            expect(page.get_by_text(re.compile(r"准备完成：索引版本 v\d{4}"))).to_be_visible(timeout=30_000)
+            question.wait_for(timeout=60_000)
+            expect(page.get_by_text("Page not found")).to_have_count(0)
+            expect(page.get_by_text("首次启动")).to_have_count(0)  # kefu serve built everything before serving
+            expect(page.get_by_role("button", name="Deploy")).to_have_count(0)
+            expect(page.get_by_test_id("stMainMenu")).to_have_count(0)
+
+            # 客服工作台: the situation asked about, the reply in the agent's voice, markers that open passages.
             question.fill(QUESTION)
-            page.get_by_role("button", name="查询").click()
+            page.get_by_role("button", name="查询", exact=True).click()
             expect(page.get_by_role("heading", name="包裹丢失或损毁")).to_be_visible(timeout=60_000)
-            steps = page.locator("ol li")
-            expect(steps.first).to_be_visible()
-            assert steps.count() >= 3
-            first_step = steps.first.inner_text()
-            assert first_step.startswith("核实") and re.search(r"\[\d+\]", first_step), first_step
+            expect(page.get_by_text("您好，已为您核对订单的物流轨迹和签收记录").first).to_be_visible()
+            expect(page.get_by_text("按问题中的「签收」「没收到」选中这个情形")).to_be_visible()
             citations = page.get_by_test_id("stExpander")
             expect(citations.first).to_be_visible(timeout=30_000)  # the right column renders after the steps
             first = citations.first.inner_text()
             assert re.search(r"来源 faqs/logistics\.yaml · 章节 .+ · 知识库版本 v\d{4}-", first), first
+            assert "得分" not in page.get_by_test_id("stMainBlockContainer").inner_text()
             bold = citations.first.locator("strong").all_inner_texts()
             assert "签收" in bold, bold  # the question's words are highlighted
-            expect(page.get_by_text("请先确认是否由家人、同事、门卫代收").first).to_be_visible()
             main_text = page.get_by_test_id("stMainBlockContainer").inner_text()
             assert "\\" not in main_text  # Markdown escapes render as the characters themselves
-            page.wait_for_timeout(1000)  # let the expander animation settle
-            shot = tmp_path / "agent.png"
-            page.screenshot(path=str(shot), full_page=True)
-            print(f"\nscreenshot of the agent page: {shot}")
+            _shot(page, shots, "agent")
 
-            # 自助服务: the chat answers with what the customer can do and who takes over.
+            numbers = sorted({int(t.strip("[]")) for t in _markers(page).all_inner_texts()})
+            k = numbers[-1]
+            assert k > 1, numbers
+            _markers(page).filter(has_text=f"[{k}]").first.click()
+            opened = citations.filter(has_text=f"[{k}] ")
+            expect(opened.get_by_text("来源 ")).to_be_visible(timeout=30_000)  # passage k is open ...
+            expect(citations.first.get_by_text("来源 ")).to_be_hidden()  # ... and the first one folded
+            _shot(page, shots, "agent-citation")
+
+            page.get_by_text("包裹外包装严重破损，或商品损坏", exact=True).click()  # a situation pill
+            expect(page.get_by_text("您好，已收到您反映的包裹破损情况").first).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("当着配送员的面开箱检查").first).to_be_visible()
+            _shot(page, shots, "agent-situation")
+
+            # Another case: an offered alternative answers for it; the question stays as typed.
+            alt_question = "七天无理由退货运费谁出"
+            question.fill(alt_question)
+            page.get_by_role("button", name="查询", exact=True).click()
+            expect(page.get_by_text("也可能是…")).to_be_visible(timeout=60_000)
+            current = page.get_by_test_id("stHeading").filter(has_text=re.compile(".+")).all_inner_texts()
+            page.get_by_role("button", name=re.compile(r"（售后服务与退换货支持）$")).first.click()
+            expect(page.get_by_role("heading", name="特殊商品处理")).to_be_visible(timeout=30_000)
+            assert question.input_value() == alt_question, current
+            _shot(page, shots, "agent-alternative")
+
+            # 自助服务: three messages, a choice between cases, a real handoff, and a reload.
             page.goto(f"{app_url}/customer")
             box = page.get_by_test_id("stChatInputTextArea")
             box.wait_for(timeout=60_000)
-            box.fill(QUESTION)
-            box.press("Enter")
-            answer = page.get_by_test_id("stChatMessage").nth(1)
-            expect(answer).to_contain_text("您可以先自己试试", timeout=60_000)
-            expect(answer).to_contain_text("物流理赔组")
-            expect(answer).to_contain_text("订单号")
+            messages = page.get_by_test_id("stChatMessage")
+            for i, text in enumerate(("买的车厘子到了烂了一半", QUESTION, "我电话13812345678，家里人都说没拿到")):
+                box.fill(text)
+                box.press("Enter")
+                expect(messages).to_have_count(2 * (i + 1), timeout=60_000)
+                expect(messages.nth(2 * i + 1)).not_to_be_empty()
+            expect(messages.nth(1)).to_contain_text("您是想问")
+            expect(messages.nth(3)).to_contain_text("您可以先自己试试")
+            expect(page.get_by_text("转人工后由物流理赔组为您处理")).to_be_visible()
             assert "内部备注" not in page.get_by_test_id("stMainBlockContainer").inner_text()
-            page.screenshot(path=str(tmp_path / "customer.png"), full_page=True)
+            _shot(page, shots, "customer")
+            page.get_by_role("button", name="转人工").click()
+            done = page.get_by_text(re.compile(r"转人工单号：KF-\d{8}-\d{4}"))
+            expect(done).to_be_visible(timeout=30_000)
+            ref = re.search(r"KF-\d{8}-\d{4}", done.inner_text()).group(0)
+            _shot(page, shots, "customer-handoff")
+
+            page.reload()
+            expect(page.get_by_test_id("stChatMessage")).to_have_count(6, timeout=60_000)
+            expect(page.get_by_text(ref)).to_be_visible()
+            _shot(page, shots, "customer-reload")
 
             # 知识库管理: locked without a password, says how to enable it, offers nothing else.
             page.goto(f"{app_url}/editor")

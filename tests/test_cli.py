@@ -52,6 +52,16 @@ def test_a_reader_leaving_the_pipe_ends_quietly(settings, tiny_kb):
     assert proc.wait() == 141 and "Traceback" not in err and "BrokenPipeError" not in err
 
 
+def test_index_lists_what_still_holds_sample_content(settings, tiny_kb, capsys):
+    p = tiny_kb / "faqs" / "faq.yaml"
+    p.write_text(p.read_text(encoding="utf-8").replace("sample: false", "sample: true", 2), encoding="utf-8")
+    run_ingest(settings.with_(kb_dir=tiny_kb))
+    assert main(["index"]) == 0
+    out = capsys.readouterr().out
+    assert "仍含示例内容的 FAQ（上线前请按实际政策替换）：T-001、T-002" in out
+    assert "引用示例内容的客服回复：包裹丢失或损毁 · 物流显示已签收，但用户没收到" in out
+
+
 def test_the_readable_answer_labels_its_paragraphs_and_indents_citations(settings, tiny_kb):
     s = settings.with_(kb_dir=tiny_kb)
     run_ingest(s)

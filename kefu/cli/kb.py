@@ -72,6 +72,10 @@ def cmd_index(args, settings) -> int:
     for title, n in status.cases.items():
         print(f"  {title}: {n}")
     print(f"保留的版本：{', '.join(status.versions)}")
+    if status.sample_faqs:
+        print(f"仍含示例内容的 FAQ（上线前请按实际政策替换）：{'、'.join(status.sample_faqs)}")
+        for reply in status.sample_replies:
+            print(f"  引用示例内容的客服回复：{reply}")
     return 0
 
 

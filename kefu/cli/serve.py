@@ -71,7 +71,7 @@ def cmd_serve(args, settings) -> int:
     host = "localhost" if args.address in (None, "", "0.0.0.0", "::") else args.address
     url = f"http://{host}:{args.port}"
     lines = [f"客服知识助手已就绪（索引版本 {kefu.live_version()}）：{url}"]
-    lines += [f"  {title}  {url}/{path}" for title, path in PAGES]
+    lines += [f"  {title:\u3000<5} {url}/{path}" for title, path in PAGES]  # full-width padding lines the URLs up
     if not settings.editor_password:
         lines.append("  （知识库管理需要密码：用 KEFU_EDITOR_PASSWORD=… kefu serve 启动）")
     lines.append("按 Ctrl+C 停止。")

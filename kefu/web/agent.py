@@ -76,13 +76,13 @@ def reply_box(a: Answer, shown: int) -> None:
     st.code(text, language=None, wrap_lines=True)
     if cites:
         with st.container(horizontal=True, vertical_alignment="center", gap="small"):
-            st.caption("依据")
+            st.caption("依据", width="content")
             marker_buttons(a, cites, "reply")
 
 
 def step_rows(a: Answer, steps: tuple[HandlingStep, ...], start: int, where: str) -> None:
     for n, s in enumerate(steps, start=start):
-        text, marks = st.columns([11, 2], vertical_alignment="top")
+        text, marks = st.columns([11, 2], vertical_alignment="center")
         text.markdown(f"{n}\\. **{ui.KIND_LABEL.get(s.kind, s.kind)}**　{ui.md(s.text)}")
         with marks, st.container(horizontal=True, gap=None):
             marker_buttons(a, s.cites, f"{where}{n}")
@@ -93,12 +93,14 @@ def handling_path(a: Answer, shown: int) -> None:
     if shown >= 0:
         if len(a.situations) > 1:
             st.pills("情形", list(range(len(a.situations))), key=f"sit_{_gen()}", default=a.situation, required=True,
-                     format_func=lambda i: a.situations[i].when, label_visibility="collapsed")
+                     format_func=lambda i: a.situations[i].when, label_visibility="collapsed", wrap=True)
         s = a.situations[shown]
         if shown == a.situation and s.matched:
             st.caption(f"按问题中的{''.join(f'「{ui.md(w)}」' for w in s.matched)}选中这个情形；其他情形点上方切换")
-        elif shown == a.situation:
-            st.caption("与问题最接近的情形；其他情形点上方切换" if len(a.situations) > 1 else "")
+        elif shown == a.situation and len(a.situations) > 1:
+            st.caption("与问题最接近的情形；其他情形点上方切换")
+        elif shown != a.situation:
+            st.caption(f"按问题判断的情形是「{ui.md(a.situations[a.situation].when)}」，当前显示的是您选择的情形")
         steps = (*s.verify, *s.steps)
     else:
         steps = tuple(x for x in a.handling_path if x.kind != "escalate")

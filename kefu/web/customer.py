@@ -129,7 +129,7 @@ def show_turn(kefu: Kefu, token: str, i: int, question: str, a: Answer) -> None:
         choices = [alt for alt in a.alternatives if alt.title]
         if choices:
             with st.container(horizontal=True, vertical_alignment="center"):
-                st.caption("您是想问：")
+                st.caption("您是想问：", width="content")
                 for alt in choices:
                     st.button(ui.md(f"{alt.title}？"), key=f"pick_{i}_{alt.title}", on_click=pick, args=(kefu, token, i, alt.title))
         if a.notice not in ui.PLAIN_NOTICES:

@@ -30,6 +30,20 @@ def documents(kefu: Kefu) -> None:
     st.caption(f"共 {len(status)} 个文件" + (f"，其中 {pending} 个与线上索引不一致，入库后生效。" if pending else "，全部已上线。"))
     st.dataframe([{"文件": d.path, "状态": ui.STATUS_LABEL.get(d.status, d.status)} for d in status],
                  hide_index=True, width="stretch", height="content")
+    sample_content(kefu)
+
+
+def sample_content(kefu: Kefu) -> None:
+    """Answers customers see marked 示例内容: the editors' list of what to replace."""
+    try:
+        live = kefu.status()
+    except KefuError:
+        return
+    if live.sample_faqs:
+        st.warning(f"{len(live.sample_faqs)} 条 FAQ 仍含示例内容（页面上标注「{ui.MSG_SAMPLE}」），上线前请按实际政策替换："
+                   + "、".join(ui.md(i) for i in live.sample_faqs), icon=":material/info:")
+        if live.sample_replies:
+            st.caption("引用这些 FAQ 的客服回复：" + "；".join(ui.md(r) for r in live.sample_replies))
 
 
 def _fingerprint(rel: str, data: bytes) -> tuple[str, str]:
