@@ -75,7 +75,7 @@ class Composer:
         if pb and agent:
             pick = situate(pb.situations, r.query, r.passage_scores)
             situations = tuple(SituationPath(s.when, steps(s.verify, "verify"), steps(s.steps, "step"), s.reply.text, cites(s.reply),
-                                             pick.matched if i == pick.index else ())
+                                             pick.matched if i == pick.index else (), self._sample(s.reply.cites))
                                for i, s in enumerate(pb.situations))
         chosen = situations[pick.index] if situations else None
         escalation = steps(pb.escalate, "escalate") if pb else ()
@@ -88,9 +88,6 @@ class Composer:
             escalate, reason = True, pb.always_escalate
         team, ready = (pb.team, pb.have_ready) if pb else self._team(category)
         case_score = next((c.score for c in d.cases if c.title == case), conf)
-        shown = [best_faq] if best_faq else []
-        if chosen:
-            shown += pb.situations[pick.index].reply.cites
         return Answer(
             query=raw, role=role, case=CaseRef(case, category, case_score), confidence=conf,
             answer=self._answer_text(best_faq, case), handling_path=path,
@@ -104,8 +101,11 @@ class Composer:
             contact=m.MSG_HUMAN.format(team=team, ready="、".join(ready)) if team else "",
             decision=d, reply=chosen.reply if chosen else "", reply_cites=chosen.reply_cites if chosen else (),
             situations=situations, situation=pick.index if chosen else -1,
-            sample=any(p in self.faqs and self.faqs[p].sample for p in shown),
+            sample=self._sample([best_faq] if best_faq else []) or bool(chosen and chosen.sample),
         )
+
+    def _sample(self, passages) -> bool:
+        return any(p in self.faqs and self.faqs[p].sample for p in passages)
 
     def _team(self, category: str | None) -> tuple[str, tuple[str, ...]]:
         """The category's team (or the general desk) and what to have ready for it."""

@@ -143,9 +143,10 @@ class SituationPath:
     reply: str
     reply_cites: tuple[int, ...]
     matched: tuple[str, ...] = ()  # the question's words that point at it (empty: chosen otherwise)
+    sample: bool = False  # its reply cites an FAQ marked `sample: true`
 
     def to_json(self) -> dict:
-        return {"when": self.when,
+        return {"when": self.when, "sample": self.sample,
                 "verify": [{"text": s.text, "cites": list(s.cites)} for s in self.verify],
                 "steps": [{"text": s.text, "cites": list(s.cites)} for s in self.steps],
                 "reply": {"text": self.reply, "cites": list(self.reply_cites)}}

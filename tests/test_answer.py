@@ -75,6 +75,8 @@ def test_sample_content_is_marked_in_the_answer_and_its_citation(settings, tiny_
     run_ingest(s)
     a = Kefu(s).ask("显示签收没收到货", "customer")
     assert a.sample and a.to_json()["sample"] is True
+    agent = Kefu(s).ask("显示签收没收到货", "agent")  # its reply cites T-002; the broken-package reply cites none
+    assert [x.sample for x in agent.situations] == [True, False] and agent.to_json()["situations"][0]["sample"] is True
     assert next(c for c in a.citations if c.passage == "faq:T-002").sample
     assert not next(c for c in a.citations if c.passage == "scope:2.1").sample
 

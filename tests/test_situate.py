@@ -3,6 +3,8 @@ FAQ the situation's reply cites, then the first (default) one."""
 
 from collections import Counter
 
+import pytest
+
 from answer.situate import situate
 from core.kb import PlaybookItem, Situation
 from core.text import normalize
@@ -57,3 +59,18 @@ def test_each_shipped_faq_phrasing_lands_on_the_situation_whose_reply_cites_it()
                     if pick.index != i:
                         wrong.append((pb.case, q, pb.situations[pick.index].when, pick.matched))
     assert checked >= 350 and wrong == []
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("query, case, situation", [
+    ("物流显示签收了但我没收到", "包裹丢失或损毁", "物流显示已签收，但用户没收到"),
+    ("快递到了外包装破了", "包裹丢失或损毁", "包裹外包装严重破损，或商品损坏"),
+    ("包裹好几天没动静了", "包裹丢失或损毁", "物流长时间停滞，疑似丢失"),
+    ("发货了还能取消吗", "修改或取消订单", "订单已出库，无法直接取消或修改"),
+    ("退款显示已经完成了但是银行卡里没看到钱", "退款进度查询", "退款显示已完成，但没看到钱"),
+    ("白条这个月还不上了", "白条还款与额度问题", "暂时还不上，想申请延期还款"),
+])
+def test_real_questions_get_the_situation_they_are_about(real_service, query, case, situation):
+    a = real_service.ask(query)
+    assert a.case.title == case and a.chosen.when == situation
+    assert a.reply.startswith("您好") and len(a.chosen.verify) + len(a.chosen.steps) <= 6

@@ -68,10 +68,10 @@ def reply_box(a: Answer, shown: int) -> None:
     st.markdown("#### 回复客户")
     if shown >= 0:
         s = a.situations[shown]
-        text, cites = s.reply, s.reply_cites
+        text, cites, sample = s.reply, s.reply_cites, s.sample
     else:  # no playbook situation (a category-level FAQ): the approved answer itself
-        text, cites = a.answer, tuple(c.n for c in a.citations if c.passage == f"faq:{a.faq_id}")
-    if a.sample:
+        text, cites, sample = a.answer, tuple(c.n for c in a.citations if c.passage == f"faq:{a.faq_id}"), a.sample
+    if sample:
         st.caption(f":material/info: {ui.MSG_SAMPLE}")
     st.code(text, language=None, wrap_lines=True)
     if cites:
