@@ -150,7 +150,8 @@ def fake_eval(release: Path, seen: list):
     """A stand-in for `kefu eval --json`: says where it is, waits to be released, prints a report."""
     code = ("import json, os, sys, time, pathlib\n"
             "print('· 正在评测 kefu', file=sys.stderr, flush=True)\n"
-            f"pathlib.Path({str(release)!r} + '.pid').write_text(str(os.getpid()))\n"
+            f"pathlib.Path({str(release)!r} + '.tmp').write_text(str(os.getpid()))\n"
+            f"os.replace({str(release)!r} + '.tmp', {str(release)!r} + '.pid')\n"  # whole, never half-written
             f"while not pathlib.Path({str(release)!r}).exists(): time.sleep(0.05)\n"
             f"print({json.dumps(REPORT, ensure_ascii=False)!r})\n")
     return lambda settings, systems=(): seen.append(settings) or [sys.executable, "-c", code]

@@ -1,5 +1,5 @@
 """The Streamlit app driven by AppTest, on a copy of the shipped KB with the hash embedder
-(conftest sets KEFU_HOME to a temp folder and KEFU_OOS_THRESHOLD=0 for it)."""
+(conftest sets KEFU_HOME to a temp folder and KEFU_OOS_THRESHOLD=1 for it: nothing is refused)."""
 
 from __future__ import annotations
 
@@ -118,7 +118,12 @@ def test_first_start_builds_the_index_and_the_agent_gets_case_steps_and_citation
     assert live in footer(at)
 
 
-def test_picking_an_alternative_case_answers_for_it_without_editing_the_question(kb):
+def test_picking_an_alternative_case_answers_for_it_without_editing_the_question(kb, monkeypatch):
+    from answer.decide import DecisionParams
+
+    # The hash embedder is rarely torn between cases: offer every case that scored at all.
+    monkeypatch.setattr(DecisionParams, "from_settings",
+                        classmethod(lambda cls, s: cls(oos_threshold=s.oos_threshold, offer_ratio=1e-9)))
     question = "客户来电说他公司财务要求发票上必须有税号，之前下单时没填，现在订单已经完成一个多月了，问能不能作废重开一张带税号的普通发票，应该怎么操作"
     at = ask_agent(ok(app().run()), question)
     assert [h.value for h in at.subheader] == ["发票问题"]
@@ -136,7 +141,7 @@ def test_picking_an_alternative_case_answers_for_it_without_editing_the_question
 
 
 def test_a_question_outside_the_kb_goes_to_a_human(kb, monkeypatch):
-    monkeypatch.setenv("KEFU_OOS_THRESHOLD", "99")  # nothing is covered
+    monkeypatch.setenv("KEFU_OOS_THRESHOLD", "0")  # nothing is covered
     at = ask_agent(ok(app().run()), "今天天气怎么样")
     assert not at.subheader and not at.expander and not at.code
     assert "知识库暂未收录" in at.warning[0].value
@@ -218,7 +223,7 @@ def test_customer_chat_keeps_history_and_shows_no_internal_notes(kb):
 
 
 def test_customer_question_outside_the_kb_goes_to_a_human(kb, monkeypatch):
-    monkeypatch.setenv("KEFU_OOS_THRESHOLD", "99")
+    monkeypatch.setenv("KEFU_OOS_THRESHOLD", "0")
     at = ok(app().run())
     at.switch_page("kefu/web/customer.py").run()
     question = "**今天**天气<b>怎么样</b> [点这里](http://evil.example)"

@@ -15,7 +15,8 @@ from kefu import Kefu
 
 def add_commands(sub) -> None:
     s = sub.add_parser("ask", help="回答一个问题（不给问题时从标准输入逐行读取，逐行输出 JSON）")
-    s.add_argument("question", nargs="?", help="问题；省略时从标准输入每行读取一个问题")
+    s.add_argument("question", nargs="?",
+                   help='问题；省略时从标准输入每行读取一个问题，或一个 JSON 对象 {"question": "…", "history": ["之前的消息", …]}')
     s.add_argument("--role", choices=ROLES, default="agent")
     s.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
     s.add_argument("-k", type=int, default=3, help="除处理手册引用外，额外引用的检索段落数（默认 3）")
@@ -81,9 +82,9 @@ def cmd_ask(args, settings) -> int:
     failed = 0
     for raw in sys.stdin.buffer:
         # Each line decoded on its own with replacement: one bad byte costs nothing but itself.
-        question = raw.decode("utf-8", "replace").rstrip("\r\n")
+        question, history = batch_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
         try:
-            answer = kefu.ask(question, args.role, k=args.k)
+            answer = kefu.ask(question, args.role, history=history, k=args.k)
         except KefuError as e:  # one bad line costs one answer, never the rest of the batch
             failed = failed or e.exit_code
             print(json.dumps({"query": question, "error": str(e)}, ensure_ascii=False), flush=True)
@@ -97,6 +98,20 @@ def _notice(kefu: Kefu) -> None:
     """Say on stderr when another version than the live one answers (e.g. the live one is damaged)."""
     if kefu.last_error:
         print(f"kefu: 注意：{kefu.last_error}", file=sys.stderr, flush=True)
+
+
+def batch_line(line: str) -> tuple[str, list[str]]:
+    """A batch line is a question, or a JSON object {"question": ..., "history": [...]}
+    carrying the customer's earlier messages, oldest first."""
+    if line.lstrip().startswith("{"):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            return line, []  # a question that happens to start with "{"
+        if isinstance(obj, dict) and isinstance(obj.get("question"), str):
+            history = obj.get("history") or []
+            return obj["question"], [h for h in history if isinstance(h, str)] if isinstance(history, list) else []
+    return line, []
 
 
 def cmd_eval(args, settings) -> int:
