@@ -42,6 +42,7 @@ class DecisionParams:
     """The refusal threshold is calibrated per KB and model (`python -m eval.tune`)."""
 
     oos_threshold: float  # refuse when the probability of `oos` reaches it
+    min_evidence: float = 0.0  # or when the evidence (see `evidence`) falls below it
     alpha: float = ALPHA
     beta: float = BETA
     temperature: float = TEMPERATURE
@@ -50,7 +51,7 @@ class DecisionParams:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DecisionParams:
-        return cls(oos_threshold=settings.oos_threshold)
+        return cls(oos_threshold=settings.oos_threshold, min_evidence=settings.min_evidence)
 
 
 def label_of(chunk: Chunk) -> str | None:
@@ -65,6 +66,17 @@ def label_of(chunk: Chunk) -> str | None:
 def _softmax(z: np.ndarray) -> np.ndarray:
     e = np.exp(z - z.max())
     return e / e.sum()
+
+
+def evidence(r: SearchResult) -> float:
+    """How strongly the KB, rather than the out-of-scope examples, claims the question: the
+    closest FAQ phrasing's cosine plus the best case's fused score, minus the closest
+    out-of-scope example's cosine. The classifier's `oos` label learns from a few dozen
+    examples against a thousand in-scope phrasings; this contrast catches what it misses."""
+    faq = r.faq.cosine if r.faq else 0.0
+    case = r.cases[0].score if r.cases else 0.0
+    oos = r.oos.cosine if r.oos else 0.0
+    return faq + case - oos
 
 
 def fused_logits(r: SearchResult, p: DecisionParams) -> np.ndarray:
@@ -100,7 +112,7 @@ def decide(r: SearchResult, case_category: dict[str, str], p: DecisionParams) ->
     def made(route: str, case: str | None, category: str | None, faq: str | None = None) -> Decision:
         return Decision(route, case, category, faq, p_oos, p.oos_threshold, r.faq, r.oos, cases, confidence)
 
-    if p_oos >= p.oos_threshold:
+    if p_oos >= p.oos_threshold or evidence(r) < p.min_evidence:
         likely = top[len(CATEGORY_PREFIX):] if top.startswith(CATEGORY_PREFIX) else case_category.get(top)
         return Decision("refused", None, likely, None, p_oos, p.oos_threshold, r.faq, r.oos, cases, 0.0)
     if top.startswith(CATEGORY_PREFIX):

@@ -65,21 +65,26 @@ def run(searcher: Searcher, items: list[DevItem], p: DecisionParams) -> tuple[di
 
 def grids(searcher: Searcher, base: DecisionParams, items: list[DevItem]) -> None:
     print("fusion (no refusal): hit@1 / hit@3 / category")
-    print(f"{'alpha':>6}" + "".join(f"{'beta ' + str(b):>22}" for b in (0.0, 0.1, 0.2, 0.3)))
-    for a in (0.0, 0.25, 0.5, 1.0):
+    print(f"{'alpha':>6}" + "".join(f"{'beta ' + str(b):>22}" for b in (0.0, 0.1, 0.2)))
+    for a in (0.25, 0.5, 1.0, 1.5, 2.0):
         cells = []
-        for b in (0.0, 0.1, 0.2, 0.3):
+        for b in (0.0, 0.1, 0.2):
             m, _ = run(searcher, items, dataclasses.replace(base, oos_threshold=1.0, alpha=a, beta=b))
             cells.append(f"{m['hit@1']:.3f}/{m['hit@3']:.3f}/{m['category_acc']:.3f}")
         print(f"{a:>6}" + "".join(f"{c:>22}" for c in cells))
 
-    print("\nrefusal threshold on p(oos): hit@1, false refusal, out-of-scope refusal")
-    for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
-        m, _ = run(searcher, items, dataclasses.replace(base, oos_threshold=t))
-        print(f"  t={t:<5} hit@1 {m['hit@1']:.3f}  FR {m['false_refusal']:.3f}  OOSR {m['oos_refusal']:.3f}")
+    print("\nrefusal: threshold on p(oos) x minimum evidence: false refusal / out-of-scope refusal / hit@1")
+    evidences = (0.0, 0.88, 0.89, 0.90, 0.905, 0.91, 0.915, 0.92)
+    print(f"{'t':>6}" + "".join(f"{'e ' + str(e):>20}" for e in evidences))
+    for t in (0.3, 0.5, 0.7, 0.9, 1.0):
+        cells = []
+        for e in evidences:
+            m, _ = run(searcher, items, dataclasses.replace(base, oos_threshold=t, min_evidence=e))
+            cells.append(f"{m['false_refusal']:.3f}/{m['oos_refusal']:.3f}/{m['hit@1']:.3f}")
+        print(f"{t:>6}" + "".join(f"{c:>20}" for c in cells))
 
     print("\nconfidence temperature: ECE, answers shown at >= 0.9 and how often they are wrong")
-    for temp in (1.0, 1.5, 2.0, 2.43, 3.0, 4.0):
+    for temp in (1.0, 1.25, 1.5, 2.0, 2.5):
         m, answers = run(searcher, items, dataclasses.replace(base, temperature=temp))
         ece, _ = calibration(items, answers)
         print(f"  T={temp:<5} ECE {ece:.3f}  n@0.9 {m['answers_at_0.9']:>4}  wrong@0.9 {m['wrong_at_0.9']:.3f}")
