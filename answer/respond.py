@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from answer import messages as m
 from answer.compose import Composer
-from answer.decide import DecisionParams, choose, decide
+from answer.decide import DecisionParams, choose, decide, evidence
 from core.errors import InputError
 from core.text import (
     CleanMessage,
@@ -18,19 +18,34 @@ from core.text import (
     has_content,
     looks_elliptic,
     opens_new_topic,
+    raises_several_issues,
     split_clauses,
     strip_markup,
 )
 from core.types import ROLES, Answer, CaseRef, Decision, OtherIssue
 from retrieval.search import Searcher, SearchResult
 
-# An earlier message is context for a follow-up only when the follow-up alone is unsure.
+# An earlier message is context for a follow-up that is unsure alone, or much surer with it.
 UNSURE = 0.5
-# Another issue in the same message is named only when its clause alone is this sure of a
-# different case (about 2 in 3 of those were right on real messages; README).
-OTHER_ISSUE = 0.7
+SURER = 0.2
+# In a message that names several issues, the first is the main one when its clause alone
+# decides a case this surely; another is named when its clause is this sure of a different
+# case and the KB's evidence for it holds (README, "Several issues in one message").
+MAIN_ISSUE = 0.5
+OTHER_ISSUE = 0.8
 MAX_OTHER_ISSUES = 2
 CONTEXT_MESSAGES = 2  # how many of the latest earlier messages a follow-up is read with
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """One text of a message (the whole, its reading with the conversation, or a clause),
+    searched and decided."""
+
+    text: str
+    result: SearchResult
+    decision: Decision
+    evidence: float
 
 
 class Assistant:
@@ -67,16 +82,17 @@ class Assistant:
         text = message.text
         context = self._context(text, history)
         clauses = split_clauses(text)
-        clauses = clauses if len(clauses) > 1 else []
+        clauses = clauses if len(clauses) > 1 and raises_several_issues(text, clauses) else []
         texts = [text, *([f"{context} {text}"] if context else []), *clauses]
         vectors = self.searcher.embed_many([self.searcher.prepare(t) for t in texts])
-        results = [self.searcher.search(t, v) for t, v in zip(texts, vectors)]
+        found = [self._read(t, self.searcher.search(t, v)) for t, v in zip(texts, vectors)]
 
-        r, d = results[0], decide(results[0], self.case_category, self.params)
-        if context:
-            in_context = decide(results[1], self.case_category, self.params)
-            if self._follows_on(text, d, in_context):
-                r, d = results[1], in_context
+        main, issues = found[0], found[len(texts) - len(clauses):]
+        if context and self._follows_on(text, main.decision, found[1].decision):
+            main, issues = found[1], []
+        elif issues and self._leads(issues[0]):
+            main, issues = issues[0], [found[0], *issues[1:]]
+        r, d = main.result, main.decision
         decided = d
         if case is not None and case != d.case:
             d = choose(d, case, self.case_category)
@@ -86,7 +102,7 @@ class Assistant:
             a = replace(a, alternatives=(CaseRef(decided.case, decided.category or "", decided.confidence),))
         if message.signals.wants_human and not a.escalate:
             a = replace(a, escalate=True, escalate_reason=m.REASON_WANTS_HUMAN)
-        also = self._other_issues(d, clauses, results[len(texts) - len(clauses):]) if not d.refused else ()
+        also = self._other_issues(d, issues) if not d.refused else ()
         return replace(a, latency_ms=(time.perf_counter() - started) * 1000, notice=notice,
                        terms=self.searcher.terms(r.tokens), also=also)
 
@@ -102,26 +118,35 @@ class Assistant:
 
     @staticmethod
     def _follows_on(text: str, alone: Decision, in_context: Decision) -> bool:
-        """Read the message with the conversation when it leans on it ("那运费呢") or is unsure
-        alone, and the conversation makes it answerable; a clear new question stands alone."""
+        """Read the message with the conversation when it leans on it ("那运费呢"), or when it
+        is unsure alone and the conversation makes it surer; a clear new question stands alone."""
         if in_context.refused:
             return False
         if alone.refused or looks_elliptic(text):
             return True
-        return alone.confidence < UNSURE and in_context.confidence > alone.confidence
+        gain = in_context.confidence - alone.confidence
+        return (alone.confidence < UNSURE and gain > 0) or gain >= SURER
 
     # --- several issues in one message -----------------------------------------------------------
 
-    def _other_issues(self, d: Decision, clauses: list[str], results: list[SearchResult]) -> tuple[OtherIssue, ...]:
+    def _read(self, text: str, r: SearchResult) -> _Reading:
+        return _Reading(text, r, decide(r, self.case_category, self.params), evidence(r))
+
+    def _leads(self, first: _Reading) -> bool:
+        """Customers name their main issue first: its clause leads when it alone decides a case."""
+        d = first.decision
+        return d.route == "case" and d.confidence >= MAIN_ISSUE and first.evidence >= self.params.min_evidence
+
+    def _other_issues(self, d: Decision, readings: list[_Reading]) -> tuple[OtherIssue, ...]:
         found: list[OtherIssue] = []
         seen = {d.case}
-        for clause, r in zip(clauses, results):
-            c = decide(r, self.case_category, self.params)
-            if c.route != "case" or c.case in seen or c.confidence < OTHER_ISSUE:
+        for x in readings:
+            c = x.decision
+            if c.route != "case" or c.case in seen or c.confidence < OTHER_ISSUE or x.evidence < self.params.min_evidence:
                 continue
             seen.add(c.case)
-            found.append(OtherIssue(clause, CaseRef(c.case, c.category or "", c.confidence),
-                                    self.composer.short_answer(r, c.case)))
+            found.append(OtherIssue(x.text, CaseRef(c.case, c.category or "", c.confidence),
+                                    self.composer.short_answer(x.result, c.case)))
         return tuple(found[:MAX_OTHER_ISSUES])
 
     # --- messages that hold no question ------------------------------------------------------------

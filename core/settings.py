@@ -40,7 +40,7 @@ class Settings:
     # Refuse when the probability that the KB does not cover a question reaches this.
     # Calibrated for the default model and the shipped KB (`python -m eval.tune`).
     oos_threshold: float = 0.5
-    min_evidence: float = 0.0  # and when the KB's evidence falls below this (answer/decide.py)
+    min_evidence: float = 0.91  # and when the KB's evidence falls below this (answer/decide.py)
 
     @property
     def models_dir(self) -> Path:

@@ -230,7 +230,9 @@ _SERVICE_ORDER = re.compile(r"(?:售后)?服务单号?[:：]?\s*(?:\[[^\]]*\]|\d
 _LINK = re.compile(r"(?:https?:/{0,2}|www\.)[^\s\u4e00-\u9fff]*|(?:item\.|m\.)*jd\.com[^\s\u4e00-\u9fff]*", re.I)
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F\u200d]|\\[表情[x\\d]*\\]|/:[a-z]{1,8}", re.I)
 _REPEATED_PUNCT = re.compile(r"([?？!！。.，,~～])\1+")
-_ONLY_NUMBERS = re.compile(rf"^{_P}(?:(?:\[[^\]]*\]|\d+|[A-Za-z]{{1,3}}\d*){_P})+$")
+_REPEATED_CHAR = re.compile(r"([^\W\d_])\1{3,}")  # "啊啊啊啊…" carries no meaning but drowns the words
+# Order or waybill numbers alone ("JD1234567"); a word such as "iPhone" is not one.
+_ONLY_NUMBERS = re.compile(rf"^{_P}(?:(?:\[[^\]]*\]|[A-Za-z]{{0,4}}\d+[A-Za-z]{{0,2}}){_P})+$")
 _WORDY = re.compile(r"[\u4e00-\u9fffA-Za-z]")
 
 
@@ -302,7 +304,7 @@ def clean_message(text: str) -> CleanMessage:
             if lead and lead.end() < len(piece):
                 flags["greeting"] = True
                 piece = piece[lead.end():]
-            piece = _REPEATED_PUNCT.sub(r"\1", _placeholders_as_words(piece)).strip(" ,，、:：;；")
+            piece = _REPEATED_CHAR.sub(r"\1", _REPEATED_PUNCT.sub(r"\1", _placeholders_as_words(piece))).strip(" ,，、:：;；")
             if not _WORDY.search(piece):
                 continue
             key = re.sub(r"[\W_]+", "", piece)
@@ -337,8 +339,19 @@ def split_clauses(text: str) -> list[str]:
     return out or ([text] if text else [])
 
 
-_NEW_TOPIC = re.compile(rf"^{_P}{_CONNECTIVE}")
+# Opening a new topic takes an explicit word: a bare "还有别的办法没" still asks about the last one.
+_NEW_TOPIC = re.compile(rf"^{_P}(?:另外|顺便|对了|再问(?:一下|下)?|还想问|还有(?:个|一个|件)(?:事|问题)|还有就是|再就是|另一[单个件])")
+# Words that join two issues in one message ("…，另外…", "…，发票也…").
+_SEVERAL = re.compile(r"另外|还有|顺便|再就是|以及|同时|对了|还想问|然后(?:我?(?:想|要|还)|帮我|再)")
 _ANAPHORIC = re.compile(r"^(?:那|这个|它|还能|还可以|又)")
+
+
+def raises_several_issues(text: str, clauses: Sequence[str]) -> bool:
+    """Whether a message says it has more than one issue: a joining word (另外, 还有, 顺便 …;
+    然后 only before a request, "然后我想…", since it mostly carries a story along) or a later
+    clause with 也 near its start ("发票也要开一下"). Without such a word, extra clauses are
+    usually context for one issue, not a second one."""
+    return bool(_SEVERAL.search(text or "")) or any("也" in c[:6] for c in clauses[1:])
 
 
 def opens_new_topic(text: str) -> bool:

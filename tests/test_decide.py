@@ -4,8 +4,8 @@ category-only topic, close cases offered, and the tempered confidence. No model,
 import numpy as np
 import pytest
 
-from answer.decide import DecisionParams, choose, decide, fused_logits, offered
-from core.types import Chunk, Hit, Match
+from answer.decide import DecisionParams, choose, decide, evidence, fused_logits, offered
+from core.types import CaseScore, Chunk, Hit, Match
 from retrieval.search import SearchResult
 
 CASES = {"包裹丢失或损毁": "物流与配送问题", "冷链商品温控异常": "物流与配送问题", "发票问题": "订单相关问题"}
@@ -25,12 +25,14 @@ def result(rollup: dict[str, float], logits=(0.0, 0.0, 0.0, 0.0, 0.0), oos_cos: 
         else:
             c = chunk(f"scope:{label}", label, CASES[label])
         hits.append(Hit(c, score, score, (lexical or {}).get(label, 0.0), len(hits) + 1))
-    return SearchResult(query="q", tokens=("q",), hits=tuple(hits), cases=(), categories=(),
+    cases = tuple(CaseScore(label, score) for label, score in sorted(rollup.items(), key=lambda kv: -kv[1]) if label in CASES)
+    return SearchResult(query="q", tokens=("q",), hits=tuple(hits), cases=cases, categories=(),
                         faq=Match("faq:LOG-1", 0.9, "问"), oos=Match("oos", oos_cos, "在吗"), passage_scores={},
                         labels=LABELS, logits=tuple(logits))
 
 
-P = DecisionParams(oos_threshold=0.5)
+# Weights pinned (not the shipped ones) so the arithmetic in the tests stays readable.
+P = DecisionParams(oos_threshold=0.5, alpha=0.5, beta=0.1, temperature=1.5)
 
 
 def test_fused_logits_add_the_retrieval_scores_to_the_classifier():
@@ -50,6 +52,14 @@ def test_the_refusal_boundary(oos_cos, route):
     assert d.oos_probability == pytest.approx(1 / (1 + np.exp(-(oos_cos - 0.904) * 50)), abs=1e-3)
     assert d.case == (None if d.refused else "包裹丢失或损毁")
     assert d.category == "物流与配送问题"  # a refusal still names the likely category, for routing
+
+
+def test_weak_evidence_is_refused_even_when_the_classifier_is_sure():
+    r = result({"包裹丢失或损毁": 0.80}, logits=(20.0, 0, 0, 0, -20.0), oos_cos=0.84)
+    assert evidence(r) == pytest.approx(0.9 + 0.80 - 0.84)  # closest FAQ + best case - closest oos example
+    assert decide(r, CASES, DecisionParams(oos_threshold=0.5, min_evidence=0.85, alpha=0.5)).case == "包裹丢失或损毁"
+    d = decide(r, CASES, DecisionParams(oos_threshold=0.5, min_evidence=0.87, alpha=0.5))
+    assert d.refused and d.oos_probability < 0.5
 
 
 def test_a_category_only_topic_answers_at_category_level():

@@ -105,3 +105,13 @@ def test_split_clauses(message, clauses):
 ])
 def test_looks_elliptic(message, elliptic):
     assert looks_elliptic(message) is elliptic
+
+
+def test_a_run_of_one_filler_character_is_cut_to_one():
+    assert clean_message("快递怎么还没到啊啊啊啊啊啊啊").text == "快递怎么还没到啊"
+    assert clean_message("订单尾号8888").text == "订单尾号8888"  # digits are data, not filler
+
+
+def test_an_english_word_is_kept_and_a_bare_order_number_is_not():
+    assert clean_message("iPhone 屏幕碎了能保修吗").text == "iPhone 屏幕碎了能保修吗"
+    assert clean_message("JD12345678 还没发货").text == "还没发货"
