@@ -9,8 +9,9 @@ carries the numbers of the citations it rests on. Only the connective phrases of
 from __future__ import annotations
 
 from answer import messages as m
-from answer.decide import DecisionParams, alternative, confidence
+from answer.decide import DecisionParams, label_of, offered
 from answer.situate import Pick, situate
+from core.classifier import CATEGORY_PREFIX
 from core.kb import PlaybookItem
 from core.types import Answer, CaseRef, Chunk, Citation, Decision, HandlingStep, SituationPath
 from index.versions import IndexVersion
@@ -36,17 +37,24 @@ class Composer:
         for c in version.chunks:
             self.passages.setdefault(c.passage, []).append(c)
 
+    def best_faq(self, r: SearchResult, label: str) -> str | None:
+        """The best-ranked FAQ among the hits that speaks for a case (or a "cat:" label)."""
+        return next((h.chunk.passage for h in r.hits[:40] if h.chunk.kind == "faq" and label_of(h.chunk) == label), None)
+
+    def short_answer(self, r: SearchResult, case: str) -> str:
+        """What to say of a case in one paragraph: its best FAQ's approved answer, else its scope item."""
+        return self._answer_text(self.best_faq(r, case), case)
+
     def compose(self, d: Decision, r: SearchResult, raw: str, role: str, k: int = 3) -> Answer:
         trigger = next(((w, why) for w, why in self.escalation if w.lower() in r.query), None)
         if d.refused:
-            return self._out_of_scope(d, r, raw, role, trigger)
-        case, category, faq_passage = d.case, d.category, d.faq
+            return self._out_of_scope(d, raw, role, trigger)
+        case, category = d.case, d.category
         pb = self.playbooks.get(case) if case else None
-        conf = confidence(d.cases, case, self.params.temperature) if case else 0.0
-        if faq_passage and r.faq and r.faq.passage == faq_passage:
-            conf = min(1.0, max(conf, r.faq.cosine))  # a near-verbatim FAQ phrasing is evidence of its own
-        alt = alternative(d, self.params.close_margin)
-        alternatives = (CaseRef(alt.title, self.case_category[alt.title], alt.score),) if alt else ()
+        conf = d.confidence
+        alternatives = tuple(CaseRef(c.title, self.case_category[c.title], c.score) for c in offered(d, self.params.offer_ratio))
+        label = case or (CATEGORY_PREFIX + category if category else "")
+        best_faq = d.faq or self.best_faq(r, label)
         agent = role == "agent"
 
         # The passages this answer rests on: the playbook's citations and the best in-case hits.
@@ -55,8 +63,7 @@ class Composer:
         if pb:
             items += [i for s in pb.situations for i in (*s.verify, *s.steps, s.reply)] if agent else list(pb.self_service)
             items += pb.escalate
-        in_case = [h for h in r.hits[:20] if (case and h.chunk.case == case) or h.chunk.passage == faq_passage]
-        best_faq = faq_passage or next((h.chunk.passage for h in in_case[:5] if h.chunk.kind == "faq"), None)
+        in_case = [h for h in r.hits[:20] if (case and h.chunk.case == case) or h.chunk.passage == best_faq]
         wanted = [best_faq] if best_faq else []
         wanted += [h.chunk.passage for h in in_case[:max(k, 0)] if h.chunk.kind != "playbook"]
         wanted += [c for it in items for c in it.cites]
@@ -86,17 +93,16 @@ class Composer:
             escalate, reason = True, trigger[1]
         elif pb and pb.always_escalate:
             escalate, reason = True, pb.always_escalate
-        team, ready = (pb.team, pb.have_ready) if pb else self._team(category)
-        case_score = next((c.score for c in d.cases if c.title == case), conf)
+        team, ready = (pb.team, pb.have_ready) if pb else self.team(category)
         return Answer(
-            query=raw, role=role, case=CaseRef(case, category, case_score), confidence=conf,
+            query=raw, role=role, case=CaseRef(case, category, conf), confidence=conf,
             answer=self._answer_text(best_faq, case), handling_path=path,
             citations=citations, escalate=escalate, escalate_reason=reason, latency_ms=0.0,
             kb_version=self.version_name, alternatives=alternatives, verify=chosen.verify if chosen else (),
             self_service=self_service, have_ready=ready, team=team,
             internal_notes=pb.internal_notes if pb and agent else (),
-            faq_id=faq_passage.split(":", 1)[1] if faq_passage else None,
-            related=tuple(c.title for c in d.cases[1:1 + RELATED] if c.title != case),
+            faq_id=best_faq.split(":", 1)[1] if best_faq else None,
+            related=tuple(c.title for c in d.cases[:1 + RELATED] if c.title != case)[:RELATED],
             summary=pb.summary if pb and agent else "",
             contact=m.MSG_HUMAN.format(team=team, ready="、".join(ready)) if team else "",
             decision=d, reply=chosen.reply if chosen else "", reply_cites=chosen.reply_cites if chosen else (),
@@ -107,7 +113,7 @@ class Composer:
     def _sample(self, passages) -> bool:
         return any(p in self.faqs and self.faqs[p].sample for p in passages)
 
-    def _team(self, category: str | None) -> tuple[str, tuple[str, ...]]:
+    def team(self, category: str | None) -> tuple[str, tuple[str, ...]]:
         """The category's team (or the general desk) and what to have ready for it."""
         t = self.kb.team_for(category)
         return (t.name, t.have_ready) if t else ("", ())
@@ -129,14 +135,14 @@ class Composer:
                                 r.passage_scores.get(pid, 0.0), c.kb_version, sample=bool(faq and faq.sample)))
         return tuple(out)
 
-    def _out_of_scope(self, d: Decision, r: SearchResult, raw: str, role: str, trigger) -> Answer:
-        likely = r.categories[0] if r.categories and d.evidence >= d.threshold - 0.03 else None
-        team, ready = self._team(likely.category if likely else None)
-        text = m.MSG_OOS + (m.MSG_OOS_ROUTE.format(category=likely.category, team=team) if likely else m.MSG_OOS_HUMAN.format(team=team))
+    def _out_of_scope(self, d: Decision, raw: str, role: str, trigger) -> Answer:
+        likely = d.category if d.oos_probability < 0.9 else None
+        team, ready = self.team(likely)
+        text = m.MSG_OOS + (m.MSG_OOS_ROUTE.format(category=likely, team=team) if likely else m.MSG_OOS_HUMAN.format(team=team))
         return Answer(
             query=raw, role=role, case=None, confidence=0.0, answer=text, handling_path=(), citations=(),
             escalate=True, escalate_reason=trigger[1] if trigger else m.REASON_OOS, latency_ms=0.0,
             kb_version=self.version_name, team=team, have_ready=ready,
             contact=m.MSG_HUMAN.format(team=team, ready="、".join(ready)) if team else "",
-            alternatives=(CaseRef(None, likely.category, likely.score),) if likely else (), decision=d,
+            alternatives=(CaseRef(None, likely, 0.0),) if likely else (), decision=d,
         )

@@ -1,17 +1,51 @@
-"""Answer a question from one index version: check the input, search, decide, compose."""
+"""Answer a message from one index version: clean it, resolve it against the conversation,
+search, decide, compose, and note the other issues it raises."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from answer import messages as m
 from answer.compose import Composer
-from answer.decide import DecisionParams, choose, decide
+from answer.decide import DecisionParams, choose, decide, evidence
 from core.errors import InputError
-from core.text import clean_input, has_content, strip_markup
-from core.types import ROLES, Answer, CaseRef
-from retrieval.search import Searcher
+from core.text import (
+    CleanMessage,
+    clean_input,
+    clean_message,
+    has_content,
+    looks_elliptic,
+    opens_new_topic,
+    raises_several_issues,
+    split_clauses,
+    strip_markup,
+)
+from core.types import ROLES, Answer, CaseRef, Decision, OtherIssue
+from retrieval.search import Searcher, SearchResult
+
+# An earlier message is context for a follow-up that is unsure alone, or much surer with it.
+UNSURE = 0.5
+SURER = 0.2
+# In a message that names several issues, the first is the main one when its clause alone
+# decides a case this surely; another is named when its clause is this sure of a different
+# case and the KB's evidence for it holds (README, "Several issues in one message").
+MAIN_ISSUE = 0.5
+OTHER_ISSUE = 0.8
+MAX_OTHER_ISSUES = 2
+CONTEXT_MESSAGES = 2  # how many of the latest earlier messages a follow-up is read with
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """One text of a message (the whole, its reading with the conversation, or a clause),
+    searched and decided."""
+
+    text: str
+    result: SearchResult
+    decision: Decision
+    evidence: float
 
 
 class Assistant:
@@ -22,31 +56,113 @@ class Assistant:
         self.version = searcher.version
         self.params = params
         self.composer = Composer(self.version, params)
+        self.case_category = self.composer.case_category
 
-    def ask(self, query: str, role: str = "agent", k: int = 3, case: str | None = None) -> Answer:
-        """The answer to `query`; `case` answers for that case instead of the decided one
-        (an alternative the user picked), with the same search and scores."""
+    def ask(self, query: str, role: str = "agent", k: int = 3, case: str | None = None,
+            history: Sequence[str] = ()) -> Answer:
+        """The answer to `query`, the latest customer message; `history` holds the earlier
+        ones, oldest first. `case` answers for that case instead of the decided one (an
+        alternative the user picked), with the same search and scores."""
         started = time.perf_counter()
         if role not in ROLES:
             raise InputError(f"角色必须是 {'、'.join(ROLES)} 之一，而不是 '{role}'")
-        if case is not None and case not in self.composer.case_category:
+        if case is not None and case not in self.case_category:
             raise InputError(f"未知的案例 '{case}'")
         raw = clean_input(query or "")
         if not raw.strip():
             return self._plain(raw, role, m.MSG_EMPTY, started, m.NOTICE_EMPTY)
         if not has_content(strip_markup(raw)):
             return self._plain(raw, role, m.MSG_NO_TEXT, started, m.NOTICE_NO_TEXT)
+        message = clean_message(strip_markup(raw))
+        if not message.text:
+            return self._noise_only(raw, role, message, started)
         notice = m.MSG_TRUNCATED.format(n=self.searcher.max_query_chars) if len(raw) > self.searcher.max_query_chars else ""
-        r = self.searcher.search(raw)
-        decided = decide(r, self.composer.faqs, self.composer.case_category, self.params)
-        d = choose(decided, case, self.composer.case_category) if case not in (None, decided.case) else decided
+
+        # One encode for the message, its reading with the conversation, and its clauses.
+        text = message.text
+        context = self._context(text, history)
+        clauses = split_clauses(text)
+        clauses = clauses if len(clauses) > 1 and raises_several_issues(text, clauses) else []
+        texts = [text, *([f"{context} {text}"] if context else []), *clauses]
+        vectors = self.searcher.embed_many([self.searcher.prepare(t) for t in texts])
+        found = [self._read(t, self.searcher.search(t, v)) for t, v in zip(texts, vectors)]
+
+        main, issues = found[0], found[len(texts) - len(clauses):]
+        if context and self._follows_on(text, main.decision, found[1].decision):
+            main, issues = found[1], []
+        elif issues and self._leads(issues[0]):
+            main, issues = issues[0], [found[0], *issues[1:]]
+        r, d = main.result, main.decision
+        decided = d
+        if case is not None and case != d.case:
+            d = choose(d, case, self.case_category)
         a = self.composer.compose(d, r, raw, role, k)
         if case is not None and decided.case and decided.case != case:
             # Picking another case keeps the way back to the one first decided.
-            score = next((c.score for c in decided.cases if c.title == decided.case), 0.0)
-            a = replace(a, alternatives=(CaseRef(decided.case, decided.category or "", score),))
+            a = replace(a, alternatives=(CaseRef(decided.case, decided.category or "", decided.confidence),))
+        if message.signals.wants_human and not a.escalate:
+            a = replace(a, escalate=True, escalate_reason=m.REASON_WANTS_HUMAN)
+        also = self._other_issues(d, issues) if not d.refused else ()
         return replace(a, latency_ms=(time.perf_counter() - started) * 1000, notice=notice,
-                       terms=self.searcher.terms(r.tokens))
+                       terms=self.searcher.terms(r.tokens), also=also)
+
+    # --- the conversation ----------------------------------------------------------------------
+
+    @staticmethod
+    def _context(text: str, history: Sequence[str]) -> str:
+        """The latest earlier messages a follow-up may lean on (cleaned), or "" for a new topic."""
+        if not history or opens_new_topic(text):
+            return ""
+        earlier = [c.text for c in (clean_message(strip_markup(clean_input(h or ""))) for h in history) if c.text]
+        return " ".join(earlier[-CONTEXT_MESSAGES:])
+
+    @staticmethod
+    def _follows_on(text: str, alone: Decision, in_context: Decision) -> bool:
+        """Read the message with the conversation when it leans on it ("那运费呢"), or when it
+        is unsure alone and the conversation makes it surer; a clear new question stands alone."""
+        if in_context.refused:
+            return False
+        if alone.refused or looks_elliptic(text):
+            return True
+        gain = in_context.confidence - alone.confidence
+        return (alone.confidence < UNSURE and gain > 0) or gain >= SURER
+
+    # --- several issues in one message -----------------------------------------------------------
+
+    def _read(self, text: str, r: SearchResult) -> _Reading:
+        return _Reading(text, r, decide(r, self.case_category, self.params), evidence(r))
+
+    def _leads(self, first: _Reading) -> bool:
+        """Customers name their main issue first: its clause leads when it alone decides a case."""
+        d = first.decision
+        return d.route == "case" and d.confidence >= MAIN_ISSUE and first.evidence >= self.params.min_evidence
+
+    def _other_issues(self, d: Decision, readings: list[_Reading]) -> tuple[OtherIssue, ...]:
+        found: list[OtherIssue] = []
+        seen = {d.case}
+        for x in readings:
+            c = x.decision
+            if c.route != "case" or c.case in seen or c.confidence < OTHER_ISSUE or x.evidence < self.params.min_evidence:
+                continue
+            seen.add(c.case)
+            found.append(OtherIssue(x.text, CaseRef(c.case, c.category or "", c.confidence),
+                                    self.composer.short_answer(x.result, c.case)))
+        return tuple(found[:MAX_OTHER_ISSUES])
+
+    # --- messages that hold no question ------------------------------------------------------------
+
+    def _noise_only(self, raw: str, role: str, message: CleanMessage, started: float) -> Answer:
+        """Only chat-system text (a greeting, an order card, "转人工"): ask for the question,
+        or hand over to a human when that is what the customer asked for."""
+        s = message.signals
+        if s.wants_human:
+            a = self._plain(raw, role, m.MSG_WANTS_HUMAN, started, m.NOTICE_WANTS_HUMAN)
+            team, ready = self.composer.team(None)
+            return replace(a, escalate=True, escalate_reason=m.REASON_WANTS_HUMAN, team=team, have_ready=ready,
+                           contact=m.MSG_HUMAN.format(team=team, ready="、".join(ready)) if team else "")
+        if s.has_order:
+            return self._plain(raw, role, m.MSG_ORDER_ONLY, started, m.NOTICE_ORDER_ONLY)
+        return self._plain(raw, role, m.MSG_GREETING, started, m.NOTICE_GREETING)
 
     def _plain(self, raw: str, role: str, message: str, started: float, notice: str) -> Answer:
         return Answer(query=raw, role=role, case=None, confidence=0.0, answer=message, handling_path=(),

@@ -37,10 +37,10 @@ class Settings:
     embed_batch_size: int = 32
     editor_password: str = ""
     agent_password: str = ""  # when set, customers reach only the self-service page
-    # Calibrated for the default model on the dev set (`python -m eval.tune`); another
-    # model needs its own values.
-    oos_threshold: float = 0.92
-    faq_threshold: float = 0.95
+    # Refuse when the probability that the KB does not cover a question reaches this.
+    # Calibrated for the default model and the shipped KB (`python -m eval.tune`).
+    oos_threshold: float = 0.5
+    min_evidence: float = 0.91  # and when the KB's evidence falls below this (answer/decide.py)
 
     @property
     def models_dir(self) -> Path:
@@ -70,6 +70,8 @@ class Settings:
             raise ConfigError("KEFU_MAX_FILE_BYTES 至少为 1000")
         if self.lock_timeout < 0:
             raise ConfigError("KEFU_LOCK_TIMEOUT 必须为 0（不等待）或等待的秒数")
+        if not 0 <= self.oos_threshold <= 1:
+            raise ConfigError("KEFU_OOS_THRESHOLD 必须在 0 到 1 之间（知识库未覆盖的概率达到该值即转人工；0 表示全部转人工）")
         if self.embed_batch_size < 1:
             raise ConfigError("KEFU_EMBED_BATCH_SIZE 必须为正整数")
         if not self.embedding_model.strip():

@@ -1,4 +1,5 @@
-"""All Chinese text handling: normalisation, sentence splitting, tokenisation, synonyms.
+"""All Chinese text handling: normalisation, sentence splitting, tokenisation, synonyms,
+and the chat-system noise of customer messages.
 
 Everything that segments or compares Chinese text goes through here, so that the index
 and the queries are processed by exactly the same rules.
@@ -11,6 +12,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 _WS = re.compile(r"\s+")
 _CTRL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\ufeff]")
@@ -186,3 +188,179 @@ def default_lexicon() -> Lexicon:
 
 def tokenize(text: str) -> list[str]:
     return default_lexicon().tokenize(text)
+
+
+# --- Chat messages: system noise, clauses, follow-ups ------------------------------------------
+#
+# A message pasted from a chat front end carries the chat system's own text: greetings, robot
+# menu clicks, pasted order cards, "转人工", desensitisation placeholders, repeated lines and
+# emoji. Searching on them drags the embedding towards whatever the noise resembles, so they
+# are cut out before retrieval; what they say (there is an order to look up, the customer
+# wants a human) is kept as signals.
+
+_PLACEHOLDER_NAMES = "数字|金额|订单编号|订单号|姓名|地址|电话|手机号|站点|组织机构|邮箱|身份证号|时间|日期|链接|表情|图片|USERID_\\d*"
+_PLACEHOLDER = re.compile(rf"\[(?:{_PLACEHOLDER_NAMES})[x\d]*\]")
+_PLACEHOLDER_CUT = re.compile(rf"\[(?:{_PLACEHOLDER_NAMES}|数|订单|订单编|USERI)?[x\d]*$")  # cut at the line limit
+# How a placeholder reads inside a sentence: "[数字]号送到吗" still asks about a day.
+_PLACEHOLDER_WORD = {"数字": "几", "金额": "几元", "订单编号": "订单", "订单号": "订单", "地址": "地址", "电话": "电话",
+                     "手机号": "手机号", "组织机构": "公司", "邮箱": "邮箱", "身份证号": "身份证号"}
+_P = r"[\s,.!?~，。！？～、…:：;；'\"“”‘’()（）【】\[\]<>《》\-_=+*#@&^%$`|/\\]*"
+_GREETING = re.compile(
+    rf"^{_P}(?:(?:你好|您好|你们好|hi|hello|hey|哈喽|嗨|亲|亲亲|在吗|在么|在嘛|在不|在不在|在线吗|还在吗|有人吗|有人在吗|"
+    rf"早上好|上午好|中午好|下午好|晚上好|客服|美女|小姐姐|请问){_P})+$", re.I)
+_LEADING_GREETING = re.compile(r"^(?:(?:你好(?![像象])|您好|你们好|hi|hello|哈喽|亲|亲亲|在吗|在么|有人吗)(?:[,，。!！?？~～\s]+|(?=[\u4e00-\u9fff])))+", re.I)
+_HUMAN = re.compile(
+    rf"^{_P}(?:我要|我想|请|帮我|麻烦)?(?:转接?|找|接)?(?:人工|人工服务|人工客服|真人|在线客服)(?:服务|客服)?(?:吗|呢|啊)?{_P}$"
+    rf"|^{_P}(?:是人工吗|是机器人吗|你是机器人吗|是真人吗){_P}$")
+_HUMAN_INLINE = re.compile(r"(?:我要|我想|请|麻烦)?转人工(?:服务|客服)?[,，。!！]?")
+# Robot-menu buttons ("订单业务咨询") and the prompt to pick an order: the topic is a hint, not a question.
+_MENU = re.compile(rf"^{_P}(?:订单业务|订单类?|返修退换货|退换货|售后|配送|物流|发票类?|商品信息|商品|账户[与及]财务|账户|会员权益|会员|"
+                   rf"少件|支付|退款|价保|白条|企业采购)咨询{_P}$|^{_P}(?:请)?选择(?:您)?(?:要|想)?(?:咨询|查询)?的?(?:订单|商品|服务单){_P}$")
+_FILLER = re.compile(rf"^{_P}(?:我有(?:个|一个)?(?:别的|其他|其它)?问题(?:要|想)?(?:咨询|问一下|问下)?|我想(?:咨询|问)(?:一下|下)?|"
+                     rf"问一下|问下|咨询一下|在线等|急|好的?|好吧|嗯+|恩+|哦+|噢|是的?|对的?|ok|okay|谢谢|多谢|\?+|？+){_P}$", re.I)
+_ORDER_CARD = re.compile(
+    r"(?:顾客通过点击\S*?信息发送[:：]?)?"
+    r"(?:(?:咨询|查询)?订单(?:编号|号)[:：]?\s*(?:\[(?:订单编号|数字)[x\d]*\]|\d{6,})|\[订单编号[:：][^\]]*\]?\]?)"
+    r"(?:[,，]?\s*订单金额[:：]?\s*(?:\[金额[x\d]*\]|[\d.]+元?))?(?:[,，]?\s*下单时间[:：]?\s*(?:\[[^\]]*\]|[\d\-: ]+))?\]?"
+    r"(?:\s*商品(?:ID|编号)[:：]?\s*\d+)?")
+# A card's other fields when the front end puts each on its own line.
+_CARD_FIELD = re.compile(r"^(?:订单|实付|支付)?(?:金额|下单时间|付款时间|数量)[:：]\s*(?:\[[^\]]*\]|[\d.\-: ]+元?)?$")
+_WAYBILL = re.compile(r"(?:京东)?(?:运单|快递单|物流单)号?(?:码)?[:：]?\s*(?:\[[^\]]*\]|[A-Za-z]{0,4}\d{6,})")
+_SERVICE_ORDER = re.compile(r"(?:售后)?服务单号?[:：]?\s*(?:\[[^\]]*\]|\d{4,})")
+_LINK = re.compile(r"(?:https?:/{0,2}|www\.)[^\s\u4e00-\u9fff]*|(?:item\.|m\.)*jd\.com[^\s\u4e00-\u9fff]*", re.I)
+_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F\u200d]|\\[表情[x\\d]*\\]|/:[a-z]{1,8}", re.I)
+_REPEATED_PUNCT = re.compile(r"([?？!！。.，,~～])\1+")
+_REPEATED_CHAR = re.compile(r"([^\W\d_])\1{3,}")  # "啊啊啊啊…" carries no meaning but drowns the words
+# Order or waybill numbers alone ("JD1234567"); a word such as "iPhone" is not one.
+_ONLY_NUMBERS = re.compile(rf"^{_P}(?:(?:\[[^\]]*\]|[A-Za-z]{{0,4}}\d+[A-Za-z]{{0,2}}){_P})+$")
+_WORDY = re.compile(r"[\u4e00-\u9fffA-Za-z]")
+
+
+@dataclass(frozen=True)
+class ChatSignals:
+    """What the chat system's text said, once cut out of a message."""
+
+    has_order: bool = False  # an order card or order number: there is an order to look up
+    has_amount: bool = False
+    wants_human: bool = False
+    greeting: bool = False
+    menu: bool = False  # a robot-menu click or "choose an order" prompt
+    repeated: int = 0  # lines dropped as repeats
+
+
+@dataclass(frozen=True)
+class CleanMessage:
+    text: str  # what is left to search on; empty when the message held no question
+    signals: ChatSignals
+
+
+def _placeholders_as_words(text: str) -> str:
+    def word(m: re.Match) -> str:
+        return _PLACEHOLDER_WORD.get(re.sub(r"[x\d]+$", "", m.group(0)[1:-1]), "")
+
+    return _PLACEHOLDER_CUT.sub("", _PLACEHOLDER.sub(word, text))
+
+
+def clean_message(text: str) -> CleanMessage:
+    """Cut chat-system noise out of a customer message, keeping what it signals."""
+    t = _EMOJI.sub(" ", unicodedata.normalize("NFKC", text or ""))
+    flags = dict.fromkeys(("has_order", "has_amount", "wants_human", "greeting", "menu"), False)
+    kept: list[str] = []
+    seen: set[str] = set()
+    repeated = 0
+    for segment in t.split():
+        if "订单金额" in segment or "[金额" in segment:
+            flags["has_amount"] = True
+        for pattern, flag in ((_LINK, None), (_SERVICE_ORDER, None), (_WAYBILL, None), (_ORDER_CARD, "has_order")):
+            if pattern.search(segment):
+                segment = pattern.sub(" ", segment)
+                if flag:
+                    flags[flag] = True
+        if "[订单编号" in segment:
+            flags["has_order"] = True
+            segment = re.sub(r"订单(?:编?号)?[:：]?\s*(?=\[订单编号)", "", segment)
+        if _HUMAN_INLINE.search(segment):
+            flags["wants_human"] = True
+            segment = _HUMAN_INLINE.sub(" ", segment)
+        for piece in segment.split():
+            if _HUMAN.match(piece):
+                flags["wants_human"] = True
+                continue
+            if _GREETING.match(piece):
+                flags["greeting"] = True
+                continue
+            if _MENU.match(piece):
+                flags["menu"] = True
+                continue
+            if _FILLER.match(piece):
+                continue
+            if _CARD_FIELD.match(piece):
+                flags["has_amount"] |= "金额" in piece
+                continue
+            if _ONLY_NUMBERS.match(piece):
+                flags["has_order"] |= "订单" in piece
+                continue
+            lead = _LEADING_GREETING.match(piece)
+            if lead and lead.end() < len(piece):
+                flags["greeting"] = True
+                piece = piece[lead.end():]
+            piece = _REPEATED_CHAR.sub(r"\1", _REPEATED_PUNCT.sub(r"\1", _placeholders_as_words(piece))).strip(" ,，、:：;；")
+            if not _WORDY.search(piece):
+                continue
+            key = re.sub(r"[\W_]+", "", piece)
+            if key in seen:
+                repeated += 1
+                continue
+            seen.add(key)
+            kept.append(piece)
+    return CleanMessage(" ".join(kept), ChatSignals(**flags, repeated=repeated))
+
+
+# Words that open a new topic in a running conversation ("另外…", "还有个事…").
+_CONNECTIVE = r"(?:还有(?:个事|就是|一个问题|个问题)?|另外|顺便(?:问一下|问下)?|而且|并且|再就是|再问(?:一下|下)?|还想问(?:一下)?|对了|以及|同时)"
+_CLAUSE_BREAK = re.compile(rf"[,，。.!！?？;；\s]+|(?={_CONNECTIVE})")
+_MIN_CLAUSE = 4  # shorter pieces ("一包", "急") belong to their neighbour
+
+
+def split_clauses(text: str) -> list[str]:
+    """The clauses of a message, for finding several issues in it: split at punctuation,
+    line joins and connectives such as 另外/还有/顺便; very short pieces join the previous one."""
+    out: list[str] = []
+    for piece in _CLAUSE_BREAK.split(text or ""):
+        piece = re.sub(rf"^{_CONNECTIVE}", "", (piece or "").strip()).strip()
+        if not piece:
+            continue
+        if out and len(piece) < _MIN_CLAUSE:
+            out[-1] = f"{out[-1]}，{piece}"
+        else:
+            out.append(piece)
+    if len(out) >= 2 and len(out[0]) < _MIN_CLAUSE:
+        out[:2] = [f"{out[0]}，{out[1]}"]
+    return out or ([text] if text else [])
+
+
+# Opening a new topic takes an explicit word: a bare "还有别的办法没" still asks about the last one.
+_NEW_TOPIC = re.compile(rf"^{_P}(?:另外|顺便|对了|再问(?:一下|下)?|还想问|还有(?:个|一个|件)(?:事|问题)|还有就是|再就是|另一[单个件])")
+# Words that join two issues in one message ("…，另外…", "…，发票也…").
+_SEVERAL = re.compile(r"另外|还有|顺便|再就是|以及|同时|对了|还想问|然后(?:我?(?:想|要|还)|帮我|再)")
+_ANAPHORIC = re.compile(r"^(?:那|这个|它|还能|还可以|又)")
+
+
+def raises_several_issues(text: str, clauses: Sequence[str]) -> bool:
+    """Whether a message says it has more than one issue: a joining word (另外, 还有, 顺便 …;
+    然后 only before a request, "然后我想…", since it mostly carries a story along) or a later
+    clause with 也 near its start ("发票也要开一下"). Without such a word, extra clauses are
+    usually context for one issue, not a second one."""
+    return bool(_SEVERAL.search(text or "")) or any("也" in c[:6] for c in clauses[1:])
+
+
+def opens_new_topic(text: str) -> bool:
+    """"另外…"/"还有个事…": the customer moves on, so earlier messages are not its context."""
+    return bool(_NEW_TOPIC.match(text or ""))
+
+
+def looks_elliptic(text: str, max_chars: int = 10) -> bool:
+    """A follow-up that leans on what came before: short ("要多少钱", "多久能到账"), or
+    opening with 那/这个/还能; a full question ending in 怎么办 is not one."""
+    t = (text or "").strip()
+    return bool(t) and not opens_new_topic(t) and (len(t) <= max_chars or bool(_ANAPHORIC.match(t)))

@@ -90,15 +90,16 @@ class Match:
 class Decision:
     """Why an answer is what it is: in scope or not, by which route, and the scores behind it."""
 
-    route: str  # "faq" (approved answer of a close phrasing) | "case" | "category" | "refused"
+    route: str  # "case" | "category" (a topic with no case) | "refused"
     case: str | None
-    category: str | None
-    faq: str | None  # the FAQ passage answered with, if any
-    evidence: float  # closest FAQ phrasing + best case - closest out-of-scope example
-    threshold: float  # below it the question is out of scope
-    faq_match: Match | None
-    oos_match: Match | None
-    cases: tuple[CaseScore, ...]  # every case that scored, best first
+    category: str | None  # for a refusal: the likely category, if any
+    faq: str | None  # the category-level FAQ answered with, if any
+    oos_probability: float  # how probable "the KB does not cover this" is
+    threshold: float  # at or above it the question is refused
+    faq_match: Match | None  # the closest FAQ phrasing
+    oos_match: Match | None  # the closest out-of-scope example
+    cases: tuple[CaseScore, ...]  # every case with its tempered probability, best first
+    confidence: float = 0.0  # the decided label's tempered probability among in-scope labels
 
     @property
     def refused(self) -> bool:
@@ -153,6 +154,15 @@ class SituationPath:
 
 
 @dataclass(frozen=True)
+class OtherIssue:
+    """Another issue found in the same message, with its case and a short grounded answer."""
+
+    text: str  # the part of the message it was found in
+    case: CaseRef
+    answer: str
+
+
+@dataclass(frozen=True)
 class Answer:
     query: str
     role: str
@@ -183,6 +193,8 @@ class Answer:
     situations: tuple[SituationPath, ...] = ()  # agents: every situation of the case's playbook
     situation: int = -1  # which of `situations` the question is about (-1: none)
     sample: bool = False  # the answer or the reply rests on an FAQ marked `sample: true`
+
+    also: tuple[OtherIssue, ...] = ()  # the message's other issues, each with its case
 
     @property
     def chosen(self) -> SituationPath | None:
@@ -223,6 +235,8 @@ class Answer:
             "escalate_reason": self.escalate_reason,
             "faq_id": self.faq_id,
             "related": list(self.related),
+            "also": [{"text": o.text, "case": {"category": o.case.category, "title": o.case.title}, "answer": o.answer}
+                     for o in self.also],
             "notice": self.notice,
             "kb_version": self.kb_version,
             "latency_ms": round(self.latency_ms, 2),

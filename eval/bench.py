@@ -47,7 +47,7 @@ def live_assistant(settings, embedder, name: str | None = None):
 
 
 def shipped(home: Path) -> dict:
-    from eval.metrics import load_devset
+    from eval.devset import load_devset
     from ingest.pipeline import run_ingest
     from models.embed import load_embeddings
 
@@ -129,7 +129,7 @@ def scale_one(n: int, home: Path, seed: int = 7) -> dict:
     assistant = live_assistant(s, embedder, name)
     version = assistant.version
     lexical_s = time.perf_counter() - t
-    from eval.metrics import load_devset
+    from eval.devset import load_devset
 
     queries = [i.query for i in load_devset()][:80]
     for q in queries[:5]:

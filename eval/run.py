@@ -10,7 +10,8 @@ import warnings
 from pathlib import Path
 
 from core.errors import KefuError
-from eval.metrics import METRICS, compute, load_devset, misses, per_category
+from eval.devset import load_devset
+from eval.metrics import METRICS, compute, details, misses, per_category
 from eval.systems import ChunkRanker, KefuSystem, chatchat_like, langchain_naive
 
 ALL_SYSTEMS = ("kefu", "bm25", "dense", "langchain_naive", "chatchat_like")
@@ -41,10 +42,12 @@ def evaluate(kefu, items, kb_dir: Path, names=ALL_SYSTEMS, progress=None) -> dic
     for system in build_systems(kefu, kb_dir, names):
         if progress:
             progress(f"正在评测 {system.name}")
-        preds = [system.predict(i.query) for i in items]
+        preds = [system.predict(i) for i in items]
         report["systems"][system.name] = compute(items, preds)
         report["per_category"][system.name] = per_category(items, preds)
         report["misses"] += misses(items, preds, system.name)
+        if system.name == "kefu":
+            report["rows"] = details(items, preds)
     return report
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from core.kb import KnowledgeBase
+from eval.devset import DevItem
 from eval.metrics import Prediction
 from retrieval.fuse import rrf
 from retrieval.lexical import BM25
@@ -32,13 +33,17 @@ class KefuSystem:
     def __init__(self, asker):
         self.asker = asker
 
-    def predict(self, query: str) -> Prediction:
-        answer = self.asker.ask(query, "agent")
+    def predict(self, item: DevItem) -> Prediction:
+        answer = self.asker.ask(item.query, "agent", history=item.history)
         if answer.case is None:
             return Prediction((), None, True, answer.latency_ms)
-        ranked = [answer.case.title] if answer.case.title else []
-        ranked += [c.title for c in answer.decision.cases] if answer.decision else []
-        return Prediction(_dedupe(ranked), answer.case.category, False, answer.latency_ms)
+        # The cases in the order a person sees them: the answer's, the alternatives offered,
+        # the other issues found, then the cited passages' and the related cases.
+        alternatives = tuple(a.title for a in answer.alternatives if a.title)
+        also = tuple(x.case.title for x in answer.also if x.case.title)
+        shown = [answer.case.title, *alternatives, *also, *(c.case for c in answer.citations), *answer.related]
+        return Prediction(_dedupe(c for c in shown if c), answer.case.category, False, answer.latency_ms,
+                          answer.confidence, alternatives, also)
 
 
 class ChunkRanker:
@@ -49,7 +54,8 @@ class ChunkRanker:
         self.searcher = searcher
         self.chunks = searcher.chunks
 
-    def predict(self, query: str) -> Prediction:
+    def predict(self, item: DevItem) -> Prediction:
+        query = item.query
         t = time.perf_counter()
         scores = self.searcher.dense_scores(query) if self.mode == "dense" else self.searcher.lexical_scores(query)
         order = np.argsort(-scores, kind="stable")
@@ -130,7 +136,8 @@ class FrameworkBaseline:
         if hybrid:
             self.bm25 = BM25.from_texts(texts, searcher.tokenize)
 
-    def predict(self, query: str) -> Prediction:
+    def predict(self, item: DevItem) -> Prediction:
+        query = item.query
         t = time.perf_counter()
         if not self.hybrid:
             docs = self.store.similarity_search(query, k=self.top_k)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from core.errors import IndexError_
 
-FORMAT = 4  # 4: KB sources in the version, checksum table required, manifest digest beside the folder
+FORMAT = 5  # 4: KB sources in the version, checksum table required, manifest digest; 5: the case classifier
 
 
 @dataclass(frozen=True)

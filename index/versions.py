@@ -5,6 +5,7 @@
       HISTORY                    one JSON line per change of CURRENT (index.current)
       versions/<version>/        manifest.json, index.faiss, vectors.npy, chunks.jsonl,
                                  tokens.jsonl, questions.jsonl, questions.npy, kb.json,
+                                 classifier.json, classifier.npz,
                                  kb/...: the KB files the version was built from
       versions/<version>.sha256  digest of its manifest.json, written before the folder is
                                  renamed into place: a manifest edited afterwards is refused
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.classifier import LinearClassifier
 from core.errors import BusyError, IndexError_
 from core.hashing import sha256_bytes, sha256_file
 from core.kb import KnowledgeBase, SourceFile
@@ -39,21 +41,21 @@ from index.current import FIX, current_version, fsync_write, valid_name
 from index.faiss_store import FAISS_FILE, FaissStore, VectorStore, index_type
 from index.manifest import Manifest, parse_manifest
 
-_FILES = (FAISS_FILE, "vectors.npy", "chunks.jsonl", "tokens.jsonl", "questions.jsonl", "questions.npy", "kb.json")
+_FILES = (FAISS_FILE, "vectors.npy", "chunks.jsonl", "tokens.jsonl", "questions.jsonl", "questions.npy", "kb.json",
+          "classifier.json", "classifier.npz")
 SOURCES = "kb"  # the folder, inside a version, holding the KB files it was built from
 
 
 @dataclass(frozen=True)
 class Phrasing:
-    """A question matched query-to-query: an FAQ question or variant ("faq:ID"), or an
-    example of a question the KB does not cover ("oos")."""
+    """A short text embedded as a query would be: an FAQ question or variant (matched
+    query-to-query), an out-of-scope example, or a playbook or scope line; all of them teach
+    the case classifier their label."""
 
-    passage: str
+    passage: str  # "faq:ID", "playbook:5.3", "scope:5.3", or "oos"
     text: str
-
-    @property
-    def out_of_scope(self) -> bool:
-        return self.passage == "oos"
+    label: str  # case title, "cat:<category>" or "oos"
+    kind: str  # "faq" | "playbook" | "scope" | "oos"
 
 
 @dataclass
@@ -70,6 +72,7 @@ class IndexVersion:
     phrasings: list[Phrasing]
     phrasing_vectors: np.ndarray
     kb: KnowledgeBase
+    classifier: LinearClassifier
     extra: dict = field(default_factory=dict)  # caches built from the above (BM25, ...)
 
     @property
@@ -116,7 +119,7 @@ def required_files(manifest: Manifest) -> set[str]:
 
 def write_version(index_dir: Path, manifest: Manifest, chunks: list[Chunk], tokens: list[list[str]],
                   vectors: np.ndarray, phrasings: list[Phrasing], phrasing_vectors: np.ndarray, kb: KnowledgeBase,
-                  sources: tuple[SourceFile, ...]) -> Path:
+                  classifier: LinearClassifier, sources: tuple[SourceFile, ...]) -> Path:
     """Write a complete version into a temporary folder, record its manifest's digest, then
     rename the folder into place."""
     vdir = versions_dir(index_dir)
@@ -133,6 +136,7 @@ def write_version(index_dir: Path, manifest: Manifest, chunks: list[Chunk], toke
         fsync_write(tmp / "tokens.jsonl", _jsonl(tokens))
         fsync_write(tmp / "questions.jsonl", _jsonl(dataclasses.asdict(p) for p in phrasings))
         fsync_write(tmp / "kb.json", json.dumps(kb.to_dict(), ensure_ascii=False, indent=1).encode("utf-8"))
+        _write_classifier(tmp, classifier)
         for source in sources:
             path = tmp / SOURCES / source.rel
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -218,16 +222,33 @@ def read_version(index_dir: Path, name: str | None = None, expected_model: str |
     try:
         chunks = [Chunk.from_dict(d) for d in _read_jsonl(path / "chunks.jsonl")]
         tokens = _read_jsonl(path / "tokens.jsonl")
-        phrasings = [Phrasing(d["passage"], d["text"]) for d in _read_jsonl(path / "questions.jsonl")]
+        phrasings = [Phrasing(**d) for d in _read_jsonl(path / "questions.jsonl")]
         vectors = np.load(path / "vectors.npy", allow_pickle=False)
         pvecs = np.load(path / "questions.npy", allow_pickle=False)
         store = FaissStore.load(path, vectors)
         kb = KnowledgeBase.from_dict(json.loads((path / "kb.json").read_text(encoding="utf-8")))
+        classifier = _read_classifier(path)
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
         raise IndexError_(f"索引版本 {name} 无法读取（{e}）：{FIX}") from None
     if len(store) != len(chunks) or len(vectors) != len(chunks) or len(tokens) != len(chunks) or len(pvecs) != len(phrasings):
         raise IndexError_(f"索引版本 {name} 数据不一致（向量与分块数量不符）：请运行 `kefu ingest`")
-    return IndexVersion(name, path, manifest, chunks, tokens, vectors, store, phrasings, pvecs, kb)
+    return IndexVersion(name, path, manifest, chunks, tokens, vectors, store, phrasings, pvecs, kb, classifier)
+
+
+def _write_classifier(folder: Path, c: LinearClassifier) -> None:
+    with open(folder / "classifier.npz", "wb") as f:
+        np.savez(f, weights=c.weights, bias=c.bias, mean=c.mean)
+    fsync_write(folder / "classifier.json", json.dumps({"labels": list(c.labels), "scale": c.scale},
+                                                         ensure_ascii=False, indent=1).encode("utf-8"))
+
+
+def _read_classifier(folder: Path) -> LinearClassifier:
+    meta = json.loads((folder / "classifier.json").read_text(encoding="utf-8"))
+    with np.load(folder / "classifier.npz", allow_pickle=False) as arrays:
+        weights, bias, mean = arrays["weights"], arrays["bias"], arrays["mean"]
+    if weights.shape != (len(mean), len(meta["labels"])) or bias.shape != (len(meta["labels"]),):
+        raise ValueError("classifier shapes do not match its labels")
+    return LinearClassifier(tuple(meta["labels"]), weights, bias, mean, float(meta["scale"]))
 
 
 @contextlib.contextmanager

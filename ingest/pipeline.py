@@ -22,9 +22,10 @@ from index import versions
 from index.current import current_or_none, current_version, set_current
 from index.manifest import Manifest
 from index.prune import prune, remove_leftovers
-from index.versions import IndexVersion, Phrasing
+from index.versions import IndexVersion
 from ingest.collect import read_sources
 from ingest.split import split_kb
+from ingest.train import label_space, phrasings, train_classifier
 from ingest.validate import build_kb, load_kb
 
 if TYPE_CHECKING:
@@ -64,13 +65,6 @@ class IngestReport:
         out["previous"] = self.previous
         out["swapped"] = self.swapped
         return out
-
-
-def phrasings(kb: KnowledgeBase) -> list[Phrasing]:
-    """Phrasings matched query-to-query: every FAQ question and variant, and the examples
-    of out-of-scope questions."""
-    out = [Phrasing(f.passage, q) for f in kb.faqs for q in (f.question, *f.variants)]
-    return out + [Phrasing("oos", q) for q in kb.negatives]
 
 
 def diff_chunks(old: list[Chunk], new: list[Chunk]) -> list[DocumentDiff]:
@@ -178,6 +172,8 @@ def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks
         vectors = work.run(chunk_texts, _passage_key, passages=True)
         embedded = work.embedded
         pvecs = work.run(phrase_texts, _phrasing_key, passages=False)
+        hooks.message("正在根据知识库训练案例分类器")
+        classifier = train_classifier(pvecs, [p.label for p in phrases], label_space(kb))
 
         name = versions.new_version_name(index_dir, kb.content_hash)
         chunks = [dataclasses.replace(c, kb_version=name) for c in chunks]
@@ -185,14 +181,14 @@ def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks
             version=name, model=model, dimension=dim, prompts=prompts, pipeline=PIPELINE_VERSION,
             kb_hash=kb.content_hash, built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             counts={"chunks": len(chunks), "faqs": len(kb.faqs), "playbooks": len(kb.playbooks),
-                    "cases": len(kb.cases), "questions": len(phrases) - len(kb.negatives),
+                    "cases": len(kb.cases), "questions": sum(p.kind == "faq" for p in phrases),
                     "out_of_scope_examples": len(kb.negatives), "embedded": embedded},
             kb_files=kb.files, package_version="", index_type="", files={},
         )
         hooks.message(f"正在写入索引版本 {name}")
         lexicon = Lexicon(kb.words, kb.synonyms)
         tokens = [lexicon.tokenize(c.embed_text) for c in chunks]
-        versions.write_version(index_dir, manifest, chunks, tokens, vectors, phrases, pvecs, kb, sources)
+        versions.write_version(index_dir, manifest, chunks, tokens, vectors, phrases, pvecs, kb, classifier, sources)
         previous = current_or_none(index_dir)
         set_current(index_dir, name, "ingest", previous)
         prune(index_dir, settings.keep_versions)

@@ -11,7 +11,7 @@ call it and nothing below it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -138,10 +138,13 @@ class Kefu:
 
     # --- asking ----------------------------------------------------------------------------------
 
-    def ask(self, question: str, role: str = "agent", *, case: str | None = None, k: int = 3) -> Answer:
-        """Answer `question` for an agent or a customer; `case` answers for that case instead
-        of the one decided (an alternative the user picked)."""
-        return self.assistant().ask(question, role, k=k, case=case)
+    def ask(self, question: str, role: str = "agent", *, history: Sequence[str] = (), case: str | None = None,
+            k: int = 3) -> Answer:
+        """Answer `question`, the customer's latest message, for an agent or a customer.
+        `history` holds the customer's earlier messages in the conversation, oldest first: an
+        elliptic follow-up ("那运费呢") is read with them, a new topic on its own. `case`
+        answers for that case instead of the one decided (an alternative the user picked)."""
+        return self.assistant().ask(question, role, k=k, case=case, history=history)
 
     def search(self, question: str) -> SearchResult:
         """The ranked chunks and scores behind an answer (the hit-test, the LangChain retriever)."""

@@ -40,6 +40,8 @@ class SearchResult:
     faq: Match | None  # the closest FAQ phrasing
     oos: Match | None  # the closest out-of-scope example
     passage_scores: dict[str, float]  # passage -> best fused score
+    labels: tuple[str, ...] = ()  # the classifier's labels (cases, "cat:<category>", "oos")
+    logits: tuple[float, ...] = ()  # the classifier's logit for each label
 
 
 class Searcher:
@@ -59,7 +61,8 @@ class Searcher:
             cached = (lexicon, BM25(version.tokens, lexicon.tokenize))
             version.extra["lexical"] = cached
         self.lexicon, self._bm25 = cached
-        self._oos_mask = np.array([p.out_of_scope for p in version.phrasings], dtype=bool)
+        kinds = np.array([p.kind for p in version.phrasings])
+        self._faq_mask, self._oos_mask = kinds == "faq", kinds == "oos"
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -78,6 +81,10 @@ class Searcher:
 
     def embed(self, text: str) -> np.ndarray:
         return self.embedder.encode_queries([text])[0]
+
+    def embed_many(self, texts: list[str]) -> np.ndarray:
+        """One encode for several texts: batched, they cost little more than one."""
+        return self.embedder.encode_queries(texts)
 
     def dense_scores(self, query: str) -> np.ndarray:
         """Cosine of every chunk to the prepared query (the dense baseline ranks by this alone)."""
@@ -129,7 +136,8 @@ class Searcher:
             query=q, tokens=tuple(tokens), hits=hits,
             cases=tuple(CaseScore(t, s) for t, s in sorted(case_best.items(), key=lambda kv: -kv[1])),
             categories=tuple(CategoryScore(c, s) for c, s in sorted(cat_best.items(), key=lambda kv: -kv[1])),
-            faq=self._closest(sims, ~self._oos_mask), oos=self._closest(sims, self._oos_mask), passage_scores=passage_best,
+            faq=self._closest(sims, self._faq_mask), oos=self._closest(sims, self._oos_mask), passage_scores=passage_best,
+            labels=self.version.classifier.labels, logits=tuple(float(x) for x in self.version.classifier.logits(qvec)),
         )
 
     def _closest(self, sims: np.ndarray, mask: np.ndarray) -> Match | None:

@@ -21,7 +21,8 @@ def kefu_env(tmp_path, monkeypatch):
     monkeypatch.setenv("KEFU_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("KEFU_EMBEDDING_MODEL", "hash:256")
     # The calibrated thresholds are for the real model; the hash embedder answers everything.
-    monkeypatch.setenv("KEFU_OOS_THRESHOLD", "0")
+    monkeypatch.setenv("KEFU_OOS_THRESHOLD", "1")
+    monkeypatch.setenv("KEFU_MIN_EVIDENCE", "-9")
     monkeypatch.setenv("KEFU_LOCK_TIMEOUT", "0")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return tmp_path

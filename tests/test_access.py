@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
+import socket
 import sys
 import time
 from pathlib import Path
@@ -125,13 +125,18 @@ def test_without_an_agent_password_staff_pages_are_for_this_machine_only(kb, mon
 
 
 def test_kefu_serve_listens_on_this_machine_only_without_an_agent_password(monkeypatch, capsys):
+    from kefu.cli import serve as serve_cli
+
     calls = []
-    monkeypatch.setattr(subprocess, "call", lambda cmd, **kw: calls.append(cmd) or 0)
-    assert main(["serve"]) == 0
-    assert calls[-1][calls[-1].index("--server.address") + 1] == "127.0.0.1"
+    monkeypatch.setattr(serve_cli, "_run_streamlit", lambda options: calls.append(options) or 0)
+    with socket.socket() as s:  # a free port: the real default may be taken on a shared machine
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    assert main(["serve", "--port", port]) == 0
+    assert calls[-1]["server_address"] == "127.0.0.1"
     assert "KEFU_AGENT_PASSWORD" in capsys.readouterr().err
     monkeypatch.setenv("KEFU_AGENT_PASSWORD", AGENT)
-    assert main(["serve"]) == 0 and "--server.address" not in calls[-1]
+    assert main(["serve", "--port", port]) == 0 and "server_address" not in calls[-1]
 
 
 # --- evaluation ----------------------------------------------------------------------------------------------
@@ -150,7 +155,8 @@ def fake_eval(release: Path, seen: list):
     """A stand-in for `kefu eval --json`: says where it is, waits to be released, prints a report."""
     code = ("import json, os, sys, time, pathlib\n"
             "print('· 正在评测 kefu', file=sys.stderr, flush=True)\n"
-            f"pathlib.Path({str(release)!r} + '.pid').write_text(str(os.getpid()))\n"
+            f"pathlib.Path({str(release)!r} + '.tmp').write_text(str(os.getpid()))\n"
+            f"os.replace({str(release)!r} + '.tmp', {str(release)!r} + '.pid')\n"  # whole, never half-written
             f"while not pathlib.Path({str(release)!r}).exists(): time.sleep(0.05)\n"
             f"print({json.dumps(REPORT, ensure_ascii=False)!r})\n")
     return lambda settings, systems=(): seen.append(settings) or [sys.executable, "-c", code]

@@ -1,5 +1,5 @@
 """The Streamlit app driven by AppTest, on a copy of the shipped KB with the hash embedder
-(conftest sets KEFU_HOME to a temp folder and KEFU_OOS_THRESHOLD=0 for it)."""
+(conftest sets KEFU_HOME to a temp folder and KEFU_OOS_THRESHOLD=1 for it: nothing is refused)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ QUESTION = "物流显示签收了但我没收到"
 LOG007_ANSWER = "请先确认是否由家人、同事、门卫代收，或放入了快递柜、驿站，您可以在物流详情中查看签收信息"
 PASSWORD = "editor-s3cret"
 MARKER = re.compile(r"\\\[\d+\\\]")  # an escaped citation marker, \[1\], in the Markdown source
+
+
+def passages(at):
+    """The cited passages' expanders (the agent form has one of its own, for earlier messages)."""
+    return [e for e in at.expander if e.label.startswith("\\[")]
 
 
 @pytest.fixture(autouse=True)
@@ -93,7 +98,7 @@ def reply(at: AppTest) -> str:
 
 def cited(at: AppTest) -> str:
     """What the cited passages say, as a person reads them."""
-    return plain("\n".join(m.value for e in at.expander for m in e.markdown)).replace("**", "")
+    return plain("\n".join(m.value for e in passages(at) for m in e.markdown)).replace("**", "")
 
 
 def steps(at: AppTest) -> list[str]:
@@ -131,8 +136,8 @@ def test_first_start_builds_the_index_and_the_agent_gets_case_steps_and_citation
     assert at.pills[0].value == 0 and at.pills[0].options == ["物流显示已签收，但用户没收到", "包裹外包装严重破损，或商品损坏", "物流长时间停滞，疑似丢失"]
     assert "按问题中的「签收」「没收到」选中这个情形" in plain(texts(at))
     assert len(markers(at)) >= len(rows) + 1  # every row and the reply carry clickable markers
-    assert len(at.expander) >= 3
-    first = at.expander[0]
+    assert len(passages(at)) >= 3
+    first = passages(at)[0]
     assert first.label.startswith(r"\[1\] ")
     caption = first.caption[0].value
     assert "faqs/logistics.yaml" in plain(caption) and "包裹丢失或损毁" in caption and live in plain(caption)
@@ -145,7 +150,7 @@ def test_first_start_builds_the_index_and_the_agent_gets_case_steps_and_citation
 
 def test_a_citation_marker_opens_its_passage_and_another_situation_is_one_click_away(kb):
     at = ask_agent(ok(app().run()), QUESTION)
-    n = len(at.expander)
+    n = len(passages(at))
     target = max(markers(at), key=lambda b: int(re.search(r"\d+", b.label).group(0)))
     k = int(re.search(r"\d+", target.label).group(0))
     assert k > 1 and at.session_state[f"cite_{at.session_state['agent_gen']}_1"] is True  # the first passage starts open
@@ -173,7 +178,12 @@ def test_a_related_case_shows_that_case_for_the_same_question(kb):
     assert at.button(key="alt_包裹丢失或损毁")  # the way back to the case first decided
 
 
-def test_picking_an_alternative_case_answers_for_it_without_editing_the_question(kb):
+def test_picking_an_alternative_case_answers_for_it_without_editing_the_question(kb, monkeypatch):
+    from answer.decide import DecisionParams
+
+    # The hash embedder is rarely torn between cases: offer every case that scored at all.
+    monkeypatch.setattr(DecisionParams, "from_settings",
+                        classmethod(lambda cls, s: cls(oos_threshold=s.oos_threshold, offer_ratio=1e-9)))
     question = "客户来电说他公司财务要求发票上必须有税号，之前下单时没填，现在订单已经完成一个多月了，问能不能作废重开一张带税号的普通发票，应该怎么操作"
     at = ask_agent(ok(app().run()), question)
     assert [h.value for h in at.subheader] == ["发票问题"]
@@ -191,9 +201,9 @@ def test_picking_an_alternative_case_answers_for_it_without_editing_the_question
 
 
 def test_a_question_outside_the_kb_goes_to_a_named_team(kb, monkeypatch):
-    monkeypatch.setenv("KEFU_OOS_THRESHOLD", "99")  # nothing is covered
+    monkeypatch.setenv("KEFU_OOS_THRESHOLD", "0")  # nothing is covered
     at = ask_agent(ok(app().run()), "今天天气怎么样")
-    assert not at.subheader and not at.expander and not at.code
+    assert not at.subheader and not passages(at) and not at.code
     assert "知识库暂未收录" in at.warning[0].value
     banner = plain(at.error[0].value).replace("**", "")
     assert banner.startswith("需转人工（") and re.search(r"（(.+组|综合服务台)）", banner)
@@ -245,7 +255,7 @@ def test_a_restart_with_a_damaged_live_version_serves_the_newest_intact_one_and_
     assert not [e for e in at.error if "索引无法加载" in e.value]
     warning = plain(at.warning[0].value)
     assert second in warning and f"最近的完整版本 {first}" in warning
-    assert LOG007_ANSWER in reply(at) and "改过的答复" not in reply(at) and first in footer(at)
+    assert LOG007_ANSWER in cited(at) and "改过的答复" not in cited(at) and first in footer(at)
     assert store.current_version(settings.index_dir) == second  # not rewritten behind the editors' backs
 
 
@@ -265,7 +275,7 @@ def say(at: AppTest, message: str) -> AppTest:
 def test_customer_chat_keeps_history_and_shows_no_internal_notes(kb):
     at = customer(ok(app().run()))
     say(at, QUESTION)
-    say(at, "我的账号被盗了怎么办")
+    say(at, "另外，我的账号被盗了怎么办")  # a new topic: read alone, not with the parcel question
     roles = [m.name for m in at.chat_message]
     assert roles == ["user", "assistant", "user", "assistant"]
     first, second = at.chat_message[1], at.chat_message[3]
@@ -328,7 +338,12 @@ def test_sample_content_is_marked_for_customers(kb):
     assert any("示例内容，以实际政策为准" in c.value for c in at.chat_message[1].caption)
 
 
-def test_a_customer_picks_one_of_the_offered_cases(kb):
+def test_a_customer_picks_one_of_the_offered_cases(kb, monkeypatch):
+    from answer.decide import DecisionParams
+
+    # The hash embedder is rarely torn between cases: offer every case that scored at all.
+    monkeypatch.setattr(DecisionParams, "from_settings",
+                        classmethod(lambda cls, s: cls(oos_threshold=s.oos_threshold, offer_ratio=1e-9)))
     question = "客户来电说他公司财务要求发票上必须有税号，之前下单时没填，现在订单已经完成一个多月了，问能不能作废重开一张带税号的普通发票，应该怎么操作"
     at = customer(ok(app().run()))
     say(at, question)
@@ -339,7 +354,7 @@ def test_a_customer_picks_one_of_the_offered_cases(kb):
 
 
 def test_customer_question_outside_the_kb_goes_to_a_named_team(kb, monkeypatch):
-    monkeypatch.setenv("KEFU_OOS_THRESHOLD", "99")
+    monkeypatch.setenv("KEFU_OOS_THRESHOLD", "0")
     at = customer(ok(app().run()))
     question = "**今天**天气<b>怎么样</b> [点这里](http://evil.example)"
     say(at, question)
@@ -422,11 +437,12 @@ def test_an_edit_naming_an_unknown_case_is_refused_and_changes_nothing(kb, monke
     index_before, kb_before = snapshot(settings.index_dir), snapshot(kb)
     at.selectbox(key="edit_file").set_value("faqs/logistics.yaml").run()
     area = at.text_area(key="edit_text::faqs/logistics.yaml")
+    line = 1 + area.value.splitlines().index("  case: 包裹丢失或损毁")  # the `case:` line of LOG-007
     area.input(area.value.replace("case: 包裹丢失或损毁", "case: 不存在的案例", 1))
     at.button(key="validate_edit").click().run()
     ok(at)
     error = plain(at.error[0].value)
-    assert "faqs/logistics.yaml 第 103 行" in error and "不存在的案例" in error  # the `case:` line of LOG-007
+    assert f"faqs/logistics.yaml 第 {line} 行" in error and "不存在的案例" in error
     assert "线上索引均未改变" in error and not [b for b in at.button if b.key == "apply"]
     assert snapshot(settings.index_dir) == index_before and snapshot(kb) == kb_before
 

@@ -1,87 +1,97 @@
-"""The decision on hand-built search results: the refusal boundary, the FAQ shortcut, a
-category-only FAQ, close cases, and the confidence. No model, no index."""
+"""The decision on hand-built search results: the fused logits, the refusal boundary, a
+category-only topic, close cases offered, and the tempered confidence. No model, no index."""
 
+import numpy as np
 import pytest
 
-from answer.decide import DecisionParams, alternative, choose, confidence, decide, evidence
-from core.kb import FAQ
+from answer.decide import DecisionParams, choose, decide, evidence, fused_logits, offered
 from core.types import CaseScore, Chunk, Hit, Match
-from retrieval.search import CategoryScore, SearchResult
+from retrieval.search import SearchResult
 
 CASES = {"包裹丢失或损毁": "物流与配送问题", "冷链商品温控异常": "物流与配送问题", "发票问题": "订单相关问题"}
-PARAMS = DecisionParams(oos_threshold=0.92, faq_threshold=0.95)
-
-
-def faq(fid: str, case: str | None, category: str) -> FAQ:
-    return FAQ(fid, "问", (), "答", case, category, "2026-01-01", "来源", False, "faqs/x.yaml", 1)
-
-
-FAQS = {f.passage: f for f in (faq("LOG-1", "包裹丢失或损毁", "物流与配送问题"), faq("PAY-9", None, "支付与退款问题"))}
+LABELS = ("包裹丢失或损毁", "冷链商品温控异常", "发票问题", "cat:支付与退款问题", "oos")
 
 
 def chunk(passage: str, case: str | None, category: str, kind: str = "scope") -> Chunk:
     return Chunk(passage, passage, passage, kind, "x.md", "节", "正文", case, category)
 
 
-def result(cases: dict[str, float], faq_cos: float = 0.88, oos_cos: float = 0.85, faq_passage: str = "faq:LOG-1",
-           top: Chunk | None = None) -> SearchResult:
-    ranked = sorted(cases.items(), key=lambda kv: -kv[1])
-    hits = [Hit(top, 1.0)] if top else []
-    hits += [Hit(chunk(f"scope:{i}", c, CASES[c]), s, s, 0.0, i) for i, (c, s) in enumerate(ranked, start=1)]
-    return SearchResult(
-        query="q", tokens=("q",), hits=tuple(hits), cases=tuple(CaseScore(c, s) for c, s in ranked),
-        categories=(CategoryScore("物流与配送问题", ranked[0][1] if ranked else 0.0),),
-        faq=Match(faq_passage, faq_cos, "问"), oos=Match("oos", oos_cos, "在吗"), passage_scores={},
-    )
+def result(rollup: dict[str, float], logits=(0.0, 0.0, 0.0, 0.0, 0.0), oos_cos: float = 0.80,
+           lexical: dict[str, float] | None = None) -> SearchResult:
+    hits = []
+    for label, score in sorted(rollup.items(), key=lambda kv: -kv[1]):
+        if label.startswith("cat:"):
+            c = chunk("faq:PAY-9", None, label[4:], kind="faq")
+        else:
+            c = chunk(f"scope:{label}", label, CASES[label])
+        hits.append(Hit(c, score, score, (lexical or {}).get(label, 0.0), len(hits) + 1))
+    cases = tuple(CaseScore(label, score) for label, score in sorted(rollup.items(), key=lambda kv: -kv[1]) if label in CASES)
+    return SearchResult(query="q", tokens=("q",), hits=tuple(hits), cases=cases, categories=(),
+                        faq=Match("faq:LOG-1", 0.9, "问"), oos=Match("oos", oos_cos, "在吗"), passage_scores={},
+                        labels=LABELS, logits=tuple(logits))
 
 
-def test_evidence_contrasts_the_kb_with_the_out_of_scope_examples():
-    assert evidence(result({"包裹丢失或损毁": 0.90}, faq_cos=0.86, oos_cos=0.84)) == pytest.approx(0.92)
+# Weights pinned (not the shipped ones) so the arithmetic in the tests stays readable.
+P = DecisionParams(oos_threshold=0.5, alpha=0.5, beta=0.1, temperature=1.5)
 
 
-@pytest.mark.parametrize("faq_cos, route", [(0.8649, "refused"), (0.8651, "case")])
-def test_the_refusal_boundary(faq_cos, route):
-    # evidence = faq + case - oos = faq_cos + 0.90 - 0.845, against 0.92
-    d = decide(result({"包裹丢失或损毁": 0.90}, faq_cos=faq_cos, oos_cos=0.845), FAQS, CASES, PARAMS)
+def test_fused_logits_add_the_retrieval_scores_to_the_classifier():
+    r = result({"包裹丢失或损毁": 0.90, "发票问题": 0.80}, logits=(1, 2, 3, 4, 5), oos_cos=0.70, lexical={"发票问题": 6.0})
+    z = fused_logits(r, P)
+    assert z[0] == pytest.approx(1 + 0.5 * 90)  # classifier + ALPHA * rollup / 0.01
+    assert z[1] == pytest.approx(2)  # no chunk of this case among the hits
+    assert z[2] == pytest.approx(3 + 0.5 * 80 + 0.1 * 50)  # BM25 6 saturates to 0.5
+    assert z[4] == pytest.approx(5 + 0.5 * 70)  # oos: the closest out-of-scope example
+
+
+@pytest.mark.parametrize("oos_cos, route", [(0.9030, "case"), (0.9050, "refused")])
+def test_the_refusal_boundary(oos_cos, route):
+    # p(oos) = 0.5 where the oos logit equals the best case's: 0.5 * 90.4 = 45.2 on both sides
+    d = decide(result({"包裹丢失或损毁": 0.904}, oos_cos=oos_cos), CASES, P)
     assert d.route == route and d.refused == (route == "refused")
-    assert (d.case, d.category) == ((None, None) if d.refused else ("包裹丢失或损毁", "物流与配送问题"))
+    assert d.oos_probability == pytest.approx(1 / (1 + np.exp(-(oos_cos - 0.904) * 50)), abs=1e-3)
+    assert d.case == (None if d.refused else "包裹丢失或损毁")
+    assert d.category == "物流与配送问题"  # a refusal still names the likely category, for routing
 
 
-def test_a_close_faq_phrasing_answers_with_that_faq_even_when_another_case_scores_higher():
-    r = result({"冷链商品温控异常": 0.93, "包裹丢失或损毁": 0.90}, faq_cos=0.96)
-    d = decide(r, FAQS, CASES, PARAMS)
-    assert (d.route, d.faq, d.case, d.category) == ("faq", "faq:LOG-1", "包裹丢失或损毁", "物流与配送问题")
-    below = decide(result({"冷链商品温控异常": 0.93, "包裹丢失或损毁": 0.90}, faq_cos=0.949), FAQS, CASES, PARAMS)
-    assert (below.route, below.case, below.faq) == ("case", "冷链商品温控异常", None)
+def test_weak_evidence_is_refused_even_when_the_classifier_is_sure():
+    r = result({"包裹丢失或损毁": 0.80}, logits=(20.0, 0, 0, 0, -20.0), oos_cos=0.84)
+    assert evidence(r) == pytest.approx(0.9 + 0.80 - 0.84)  # closest FAQ + best case - closest oos example
+    assert decide(r, CASES, DecisionParams(oos_threshold=0.5, min_evidence=0.85, alpha=0.5)).case == "包裹丢失或损毁"
+    d = decide(r, CASES, DecisionParams(oos_threshold=0.5, min_evidence=0.87, alpha=0.5))
+    assert d.refused and d.oos_probability < 0.5
 
 
-def test_a_category_only_faq_on_top_answers_at_category_level():
-    top = chunk("faq:PAY-9", None, "支付与退款问题", kind="faq")
-    d = decide(result({"包裹丢失或损毁": 0.90}, faq_cos=0.90, top=top), FAQS, CASES, PARAMS)
+def test_a_category_only_topic_answers_at_category_level():
+    d = decide(result({"cat:支付与退款问题": 0.92, "发票问题": 0.88}), CASES, P)
     assert (d.route, d.case, d.category, d.faq) == ("category", None, "支付与退款问题", "faq:PAY-9")
-    faq_route = decide(result({"包裹丢失或损毁": 0.90}, faq_cos=0.97, faq_passage="faq:PAY-9"), FAQS, CASES, PARAMS)
-    assert (faq_route.route, faq_route.case, faq_route.category) == ("faq", None, "支付与退款问题")
 
 
-def test_two_close_cases_offer_the_runner_up():
-    close = decide(result({"包裹丢失或损毁": 0.900, "冷链商品温控异常": 0.889}), FAQS, CASES, PARAMS)
-    assert alternative(close) == CaseScore("冷链商品温控异常", 0.889)
-    apart = decide(result({"包裹丢失或损毁": 0.900, "冷链商品温控异常": 0.887}), FAQS, CASES, PARAMS)
-    assert alternative(apart) is None
+def test_close_cases_are_offered_and_distant_ones_are_not():
+    close = decide(result({"包裹丢失或损毁": 0.900, "冷链商品温控异常": 0.880}), CASES, P)
+    assert [c.title for c in offered(close)] == ["冷链商品温控异常"]
+    apart = decide(result({"包裹丢失或损毁": 0.900, "冷链商品温控异常": 0.800}), CASES, P)
+    assert offered(apart) == ()
 
 
-def test_confidence_is_a_softmax_share_of_the_top_cases():
-    cases = (CaseScore("包裹丢失或损毁", 0.90), CaseScore("冷链商品温控异常", 0.90), CaseScore("发票问题", 0.80))
-    assert confidence(cases, "包裹丢失或损毁") == pytest.approx(0.5, abs=1e-6)
-    assert confidence(cases, "发票问题") < 1e-6
-    assert confidence(cases, None) == 0.0 and confidence((), "发票问题") == 0.0
-    assert confidence(cases[:1], "包裹丢失或损毁") == 1.0
+def test_confidence_is_the_tempered_probability_among_in_scope_labels():
+    d = decide(result({"包裹丢失或损毁": 0.900, "冷链商品温控异常": 0.880}), CASES, P)
+    z = np.array([45.0, 44.0, 0.0, 0.0]) / P.temperature
+    expected = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    assert d.confidence == pytest.approx(expected[0])
+    assert [c.title for c in d.cases] == ["包裹丢失或损毁", "冷链商品温控异常", "发票问题"]
+    assert sum(c.score for c in d.cases) < 1  # the category label holds the rest
 
 
-def test_choosing_a_case_keeps_the_scores_and_refuses_an_unknown_case():
-    d = decide(result({"包裹丢失或损毁": 0.90, "冷链商品温控异常": 0.88}), FAQS, CASES, PARAMS)
+def test_choosing_a_case_keeps_the_scores_and_takes_its_own_probability():
+    d = decide(result({"包裹丢失或损毁": 0.90, "冷链商品温控异常": 0.88}), CASES, P)
     picked = choose(d, "冷链商品温控异常", CASES)
     assert (picked.route, picked.case, picked.category) == ("case", "冷链商品温控异常", "物流与配送问题")
-    assert picked.cases == d.cases and picked.evidence == d.evidence
+    assert picked.cases == d.cases and picked.confidence == d.cases[1].score < d.confidence
     with pytest.raises(ValueError):
         choose(d, "不存在", CASES)
+
+
+def test_no_hits_is_a_refusal():
+    empty = SearchResult("q", (), (), (), (), None, None, {}, LABELS, (0.0,) * 5)
+    assert decide(empty, CASES, P).refused

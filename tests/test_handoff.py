@@ -69,7 +69,7 @@ def test_a_conversation_goes_to_the_team_of_its_latest_answer(settings, tiny_kb)
     assert h.messages[1].answer == chat.turns[1].answer.answer and h.kb_version == chat.turns[-1].answer.kb_version
     assert kefu.handoffs()[0] == h
 
-    out_of_scope = Kefu(s.with_(oos_threshold=99.0))
+    out_of_scope = Kefu(s.with_(oos_threshold=0.0))
     h2 = out_of_scope.handoff(Conversation().add("今天天气怎么样", out_of_scope.ask("今天天气怎么样", "customer")))
     assert h2.team in ("综合服务台", "物流配送组", "订单服务组") and h2.reason == "知识库未覆盖该问题，需人工确认"
     with pytest.raises(InputError):

@@ -43,11 +43,11 @@ def test_first_ingest_builds_a_complete_version(s):
     assert (lost.case, lost.category, lost.kb_version, lost.source) == ("包裹丢失或损毁", "物流与配送问题", v.name, "service_scope.md")
     faq = next(c for c in v.chunks if c.passage == "faq:T-003")
     assert faq.text.endswith("客服会协助取证并决定补偿或重发。") and faq.questions[0] == "冷冻食品到货时已经化了怎么办？"
-    # The folder holds exactly the checksummed files (JSON, JSONL, .npy, FAISS, the KB sources): no pickle anywhere.
+    # The folder holds exactly the checksummed files (JSON, JSONL, .npy/.npz, FAISS, the KB sources): no pickle anywhere.
     on_disk = sorted(p.relative_to(v.path).as_posix() for p in v.path.rglob("*") if p.is_file())
     assert on_disk == sorted(["manifest.json", *m.files])
-    assert {f.rsplit(".", 1)[1] for f in m.files if not f.startswith("kb/")} == {"faiss", "npy", "jsonl", "json"}
-    assert {f for f in m.files if f.startswith("kb/")} == {f"kb/{rel}" for rel in m.kb_files} and len(m.kb_files) == 5
+    assert {f.rsplit(".", 1)[1] for f in m.files if not f.startswith("kb/")} == {"faiss", "npy", "npz", "jsonl", "json"}
+    assert {f for f in m.files if f.startswith("kb/")} == {f"kb/{rel}" for rel in m.kb_files} and len(m.kb_files) == 6
 
 
 def test_unchanged_kb_embeds_nothing_and_keeps_the_live_version(s):

@@ -3,7 +3,7 @@ regression floor on the dev set. Floors come from measured runs (README, "Evalua
 
 import pytest
 
-from eval.metrics import load_devset
+from eval.devset import load_devset
 from eval.run import evaluate
 
 pytestmark = pytest.mark.model

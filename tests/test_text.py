@@ -1,5 +1,7 @@
+import pytest
+
 from core.privacy import mask_personal_data
-from core.text import Lexicon, normalize, pack_sentences, split_sentences, tokenize
+from core.text import Lexicon, clean_message, looks_elliptic, normalize, pack_sentences, split_clauses, split_sentences, tokenize
 
 
 def test_tokenize_splits_chinese_into_several_tokens():
@@ -41,3 +43,75 @@ def test_mask_personal_data():
     assert mask_personal_data(text) == (
         "手机138****5678，身份证110101********123X，卡号6222 **** **** 0123，电话138****5678，订单号 2345678"
     )
+
+
+# Chat-system noise, written for these tests: (message, what is left, signals that must be set).
+NOISE = [
+    ("您好", "", {"greeting"}),
+    ("在么 在么", "", {"greeting"}),
+    ("你好，我买的台灯灯罩裂了", "我买的台灯灯罩裂了", {"greeting"}),
+    ("亲 鞋子尺码不对想换", "鞋子尺码不对想换", {"greeting"}),
+    ("你好像寄错颜色了", "你好像寄错颜色了", set()),
+    ("我要转人工", "", {"wants_human"}),
+    ("人工客服 白条账单不对", "白条账单不对", {"wants_human"}),
+    ("转人工，积分没到账", "积分没到账", {"wants_human"}),
+    ("人工审核一般多久", "人工审核一般多久", set()),
+    ("售后咨询 耳机左边没声音", "耳机左边没声音", {"menu"}),
+    ("配送咨询", "", {"menu"}),
+    ("请选择要咨询的订单", "", {"menu"}),
+    ("订单号：[订单编号] 还没发", "还没发", {"has_order"}),
+    ("订单号：[订单编号] 金额：[金额x] 下单时间：[日期x] 帮我看下", "帮我看下", {"has_order", "has_amount"}),
+    ("[订单编号:[数字],订单金额:[金额],下单时间:[时间]] 能退吗", "能退吗", {"has_order", "has_amount"}),
+    ("订单[订单编号]一直没物流", "订单一直没物流", {"has_order"}),
+    ("订单号在哪看", "订单号在哪看", set()),
+    ("[数字x]号前能到吗", "几号前能到吗", set()),
+    ("多扣了[金额x]", "多扣了几元", {"has_amount"}),
+    ("收件人[姓名x]电话[电话x]要改", "收件人电话电话要改", set()),
+    ("https://item.jd.com/12345.html 这个降价了", "这个降价了", set()),
+    ("运单号：JD0123456789 一直不动", "一直不动", set()),
+    ("还没到 还没到", "还没到", set()),
+    ("气死了😡😡 快递呢", "气死了 快递呢", set()),
+    ("怎么还不退钱！！！", "怎么还不退钱!", set()),
+    ("好的👌 谢谢", "", set()),
+]
+
+
+@pytest.mark.parametrize("message, left, signals", NOISE)
+def test_clean_message_cuts_chat_noise_and_keeps_its_signals(message, left, signals):
+    c = clean_message(message)
+    assert c.text == left
+    flags = {"greeting", "wants_human", "menu", "has_order", "has_amount"}
+    assert {f for f in flags if getattr(c.signals, f)} == signals
+
+
+def test_repeated_lines_are_counted():
+    assert clean_message("快递呢 快递呢 快递呢").signals.repeated == 2
+
+
+@pytest.mark.parametrize("message, clauses", [
+    ("发票开错了 另外快递太慢了", ["发票开错了", "快递太慢了"]),
+    ("衣服小了想换，顺便问下地址能改吗", ["衣服小了想换", "地址能改吗"]),
+    ("冰箱坏了，急", ["冰箱坏了，急"]),  # a short piece belongs to its neighbour
+    ("退款呢", ["退款呢"]),
+])
+def test_split_clauses(message, clauses):
+    assert split_clauses(message) == clauses
+
+
+@pytest.mark.parametrize("message, elliptic", [
+    ("那运费呢", True), ("要多少钱", True), ("还能改吗", True), ("多久能到账", True),
+    ("另外 我账号老是异地登录", False), ("对了 发票能开专票吗", False),
+    ("冷藏的酸奶送来是热的能喝吗", False),
+])
+def test_looks_elliptic(message, elliptic):
+    assert looks_elliptic(message) is elliptic
+
+
+def test_a_run_of_one_filler_character_is_cut_to_one():
+    assert clean_message("快递怎么还没到啊啊啊啊啊啊啊").text == "快递怎么还没到啊"
+    assert clean_message("订单尾号8888").text == "订单尾号8888"  # digits are data, not filler
+
+
+def test_an_english_word_is_kept_and_a_bare_order_number_is_not():
+    assert clean_message("iPhone 屏幕碎了能保修吗").text == "iPhone 屏幕碎了能保修吗"
+    assert clean_message("JD12345678 还没发货").text == "还没发货"

@@ -17,7 +17,8 @@ CITATION_CHARS = 120  # of a cited passage in the terminal; --json has it whole
 
 def add_commands(sub) -> None:
     s = sub.add_parser("ask", help="在终端里回答一个问题（不给问题时从标准输入逐行读取，逐行输出 JSON）")
-    s.add_argument("question", nargs="?", help="问题；省略时从标准输入每行读取一个问题")
+    s.add_argument("question", nargs="?",
+                   help='问题；省略时从标准输入每行读取一个问题，或一个 JSON 对象 {"question": "…", "history": ["之前的消息", …]}')
     s.add_argument("--role", choices=ROLES, default="agent",
                    help="agent：客服视角（核实项、处理步骤、给客户的回复、内部备注，默认）；customer：用户视角（自助操作、转人工方式，无内部信息）")
     s.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
@@ -57,6 +58,8 @@ def render(answer: Answer) -> str:
     if j["summary"]:
         out += ["", *_paragraph("案例说明", j["summary"])]
     out += ["", *_paragraph("答复", j["answer"])]
+    for o in j["also"]:
+        out += ["", *_paragraph(f"另一个问题（{o['case']['title']}）", f"「{o['text']}」\n{o['answer']}")]
     if j["reply"]:
         out += ["", *_paragraph("回复客户", f"{j['reply']} {_markers(j['reply_cites'])}")]
     chosen = answer.chosen
@@ -101,9 +104,9 @@ def cmd_ask(args, settings) -> int:
     failed = 0
     for raw in sys.stdin.buffer:
         # Each line decoded on its own with replacement: one bad byte costs nothing but itself.
-        question = raw.decode("utf-8", "replace").rstrip("\r\n")
+        question, history = batch_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
         try:
-            answer = kefu.ask(question, args.role, k=args.k)
+            answer = kefu.ask(question, args.role, history=history, k=args.k)
         except KefuError as e:  # one bad line costs one answer, never the rest of the batch
             failed = failed or e.exit_code
             print(json.dumps({"query": question, "error": str(e)}, ensure_ascii=False), flush=True)
@@ -117,6 +120,20 @@ def _notice(kefu: Kefu) -> None:
     """Say on stderr when another version than the live one answers (e.g. the live one is damaged)."""
     if kefu.last_error:
         print(f"kefu: 注意：{kefu.last_error}", file=sys.stderr, flush=True)
+
+
+def batch_line(line: str) -> tuple[str, list[str]]:
+    """A batch line is a question, or a JSON object {"question": ..., "history": [...]}
+    carrying the customer's earlier messages, oldest first."""
+    if line.lstrip().startswith("{"):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            return line, []  # a question that happens to start with "{"
+        if isinstance(obj, dict) and isinstance(obj.get("question"), str):
+            history = obj.get("history") or []
+            return obj["question"], [h for h in history if isinstance(h, str)] if isinstance(history, list) else []
+    return line, []
 
 
 def cmd_eval(args, settings) -> int:

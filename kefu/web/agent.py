@@ -14,10 +14,18 @@ CONFIDENCE_HELP = ("系统对案例判断的把握：这个案例比其他候选
                    "它不是答复正确的概率；答复和步骤都来自右侧引用的知识库原文。")
 
 
-def ask(kefu: Kefu, question: str, case: str | None = None) -> None:
+def history_lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def ask(kefu: Kefu, question: str, case: str | None = None, history: list[str] | None = None) -> None:
     """Answer the question; `case` answers it for a case the agent picked (an alternative or a
-    related case). The question itself is unchanged, so feedback records what the customer asked."""
-    st.session_state.agent_answer = kefu.ask(question, "agent", case=case)
+    related case). The question itself is unchanged, so feedback records what the customer asked.
+    `history` holds the customer's earlier messages; a re-ask keeps the one first given."""
+    if history is None:
+        history = st.session_state.get("agent_history_used", [])
+    st.session_state.agent_history_used = history
+    st.session_state.agent_answer = kefu.ask(question, "agent", case=case, history=history)
     st.session_state.agent_rated = False
     st.session_state.agent_gen = st.session_state.get("agent_gen", 0) + 1  # fresh widget keys per answer
     st.session_state.pop("fb_comment", None)  # a new answer starts with an empty comment
@@ -54,6 +62,18 @@ def case_card(kefu: Kefu, a: Answer) -> None:
                 for alt in a.alternatives:
                     st.button(ui.md(f"{alt.title}（{alt.category}）"), key=f"alt_{alt.title}",
                               on_click=ask, args=(kefu, a.query, alt.title))
+
+
+def other_issues(kefu: Kefu, a: Answer) -> None:
+    """The message's other issues: each with its case, a short answer and a way to open it."""
+    if not a.also:
+        return
+    with st.container(border=True):
+        st.markdown("**客户还提到**")
+        for i, o in enumerate(a.also):
+            st.markdown(f"「{ui.md(o.text)}」→ **{ui.md(o.case.title)}**（{ui.md(o.case.category)}）")
+            st.caption(ui.md(o.answer))
+            st.button(f"按「{o.case.title}」处理", key=f"also_{_gen()}_{i}", on_click=ask, args=(kefu, a.query, o.case.title))
 
 
 def _situation(a: Answer) -> int:
@@ -163,6 +183,7 @@ def render_answer(kefu: Kefu, a: Answer) -> None:
             st.warning(ui.md(a.answer))
         else:
             case_card(kefu, a)
+            other_issues(kefu, a)
         if a.escalate:
             team = f"（{a.team}）" if a.team else ""
             st.error(f"**需转人工{ui.md(team)}**：{ui.md(a.escalate_reason)}", icon=":material/support_agent:")
@@ -191,9 +212,12 @@ def main() -> None:
     with st.form("agent_form", border=False):
         question = st.text_area("客户问题", key="agent_q", height=90,
                                 placeholder="粘贴或输入客户的问题，例如：物流显示签收了但我没收到")
+        with st.expander("此前的对话（可选）"):
+            earlier = st.text_area("客户此前的消息，每行一条，按时间先后", key="agent_history", height=80,
+                                   placeholder="例如：\n杯子收到就是裂开的\n（再在上面填客户最新的一句：那运费谁出）")
         submitted = st.form_submit_button("查询", type="primary", key="agent_submit")
     if submitted:
-        ask(kefu, question)
+        ask(kefu, question, history=history_lines(earlier))
     ui.warn_if_stale(kefu)
     answer = st.session_state.get("agent_answer")
     if answer is not None:

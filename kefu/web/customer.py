@@ -61,16 +61,18 @@ def _token() -> str:
     return token
 
 
-def _ask(kefu: Kefu, chat: Conversation, question: str, case: str | None = None) -> Answer:
-    # The earlier messages will go along as context once Kefu.ask takes a history.
-    return kefu.ask(question, "customer", case=case)
+def _ask(kefu: Kefu, chat: Conversation, question: str, case: str | None = None, upto: int | None = None) -> Answer:
+    """The answer to `question` read with the customer's earlier messages (those before turn
+    `upto` when a turn is answered again)."""
+    turns = chat.turns if upto is None else chat.turns[:upto]
+    return kefu.ask(question, "customer", case=case, history=[t.question for t in turns])
 
 
 def pick(kefu: Kefu, token: str, i: int, case: str) -> None:
     """The customer chose one of the offered cases: answer that message again for it."""
     chat = chat_store().get(token) or Conversation()
     if i < len(chat.turns):
-        chat_store().put(token, chat.answer_again(i, _ask(kefu, chat, chat.turns[i].question, case)))
+        chat_store().put(token, chat.answer_again(i, _ask(kefu, chat, chat.turns[i].question, case, upto=i)))
 
 
 def hand_over(kefu: Kefu, token: str) -> None:
@@ -104,6 +106,8 @@ def render_answer(a: Answer) -> None:
     st.markdown(ui.md(a.answer))
     if a.sample:
         st.caption(f":material/info: {ui.MSG_SAMPLE}")
+    for o in a.also:
+        st.markdown(f"**您还提到「{ui.md(o.text)}」**（{ui.md(o.case.title)}）：{ui.md(o.answer)}")
     if a.self_service:
         st.markdown("**您可以先自己试试：**\n\n" + "\n".join(
             f"{n}. {ui.md(s.text)}" for n, s in enumerate(a.self_service, start=1)))

@@ -12,7 +12,8 @@ from kefu.web import common as ui
 SYSTEM_LABEL = {"kefu": "Kefu（本系统）", "bm25": "BM25", "dense": "纯向量检索",
                 "langchain_naive": "LangChain 朴素 RAG", "chatchat_like": "Chatchat 式检索"}
 METRIC_LABEL = {"hit@1": "Hit@1", "hit@3": "Hit@3", "hit@5": "Hit@5", "mrr": "MRR", "category_acc": "类别准确率",
-                "oos_refusal": "库外拒答率", "false_refusal": "误拒率",
+                "oos_refusal": "库外拒答率", "false_refusal": "误拒率", "wrong_at_0.9": "高置信错误率",
+                "answers_at_0.9": "高置信答复数", "offered_alternatives": "追问比例", "found_other_issues": "识别多问题比例",
                 "latency_p50_ms": "延迟 P50 (ms)", "latency_p95_ms": "延迟 P95 (ms)"}
 
 

@@ -1,0 +1,79 @@
+"""Real-message handling on the tiny KB with the deterministic embedder: chat-system noise,
+follow-ups read with the conversation, new topics on their own, and several issues at once."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from answer import messages as m
+from ingest.pipeline import run_ingest
+from kefu import Kefu
+
+LOST = "包裹丢失或损毁"
+COLD = "冷链商品温控异常"
+
+
+@pytest.fixture
+def kefu(settings, tiny_kb):
+    s = settings.with_(kb_dir=tiny_kb)
+    run_ingest(s)
+    return Kefu(s)
+
+
+def test_an_elliptic_follow_up_is_read_with_the_conversation(kefu):
+    alone = kefu.ask("那我现在怎么弄")
+    assert alone.case.title not in (LOST, COLD)
+    assert kefu.ask("那我现在怎么弄", history=["快递显示签收了但我没收到"]).case.title == LOST
+    assert kefu.ask("那我现在怎么弄", history=["冷冻食品到货时已经化了"]).case.title == COLD
+    followed = kefu.ask("那我现在怎么弄", history=["在吗", "快递显示签收了但我没收到"])
+    assert followed.query == "那我现在怎么弄" and followed.case.title == LOST  # the answer names the question itself
+
+
+def test_a_new_topic_is_answered_as_itself(kefu):
+    a = kefu.ask("另外 订单还没发货可以取消吗", history=["快递显示签收了但我没收到"])
+    assert a.case.title == "修改或取消订单"
+    b = kefu.ask("冷冻食品到货时已经化了怎么办", history=["快递显示签收了但我没收到"])
+    assert b.case.title == COLD
+
+
+def test_a_second_issue_in_one_message_is_named_with_its_case_and_answer(kefu):
+    a = kefu.ask("快递显示签收了但我没收到，另外冷冻食品到货时已经化了")
+    assert a.case.title == LOST
+    assert [(o.case.title, o.text) for o in a.also] == [(COLD, "冷冻食品到货时已经化了")]
+    assert "拍照留存" in a.also[0].answer  # the other case's approved FAQ answer
+    assert a.to_json()["also"] == [{"text": "冷冻食品到货时已经化了", "case": {"category": "物流与配送问题", "title": COLD},
+                                    "answer": a.also[0].answer}]
+    assert kefu.ask("快递显示签收了但我没收到").also == ()
+
+
+@pytest.mark.parametrize("message, notice, answer, escalate", [
+    ("在吗", m.NOTICE_GREETING, m.MSG_GREETING, False),
+    ("您好 您好", m.NOTICE_GREETING, m.MSG_GREETING, False),
+    ("订单号：[订单编号] 金额：[金额x]", m.NOTICE_ORDER_ONLY, m.MSG_ORDER_ONLY, False),
+    ("转人工", m.NOTICE_WANTS_HUMAN, m.MSG_WANTS_HUMAN, True),
+])
+def test_a_message_of_chat_noise_only_asks_for_the_question(kefu, message, notice, answer, escalate):
+    a = kefu.ask(message)
+    assert (a.case, a.notice, a.answer, a.escalate) == (None, notice, answer, escalate)
+    assert a.citations == () and a.decision is None
+
+
+def test_noise_around_a_question_is_cut_but_a_wish_for_a_human_is_kept(kefu):
+    noisy = kefu.ask("在吗 订单号：[订单编号] 冻肉化了😡😡 冻肉化了")
+    assert noisy.case.title == COLD and noisy.query.startswith("在吗")
+    human = kefu.ask("人工服务 冻肉化了")
+    assert human.case.title == COLD and human.escalate and human.escalate_reason == m.REASON_WANTS_HUMAN
+
+
+def test_batch_lines_may_carry_the_conversation(settings, tiny_kb):
+    run_ingest(settings.with_(kb_dir=tiny_kb))
+    lines = ["那我现在怎么弄", json.dumps({"question": "那我现在怎么弄", "history": ["快递显示签收了但我没收到"]}, ensure_ascii=False),
+             "{不是 JSON 的问题"]
+    out = subprocess.run([sys.executable, "-m", "kefu.cli", "ask", "--json"], input="\n".join(lines) + "\n",
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["query"] for r in rows] == ["那我现在怎么弄", "那我现在怎么弄", "{不是 JSON 的问题"]
+    assert rows[1]["case"]["title"] == LOST and rows[0]["case"]["title"] != LOST

@@ -1,0 +1,59 @@
+"""The agent desk and the customer chat read a message with the conversation and list its
+other issues, driven by AppTest with the real model on the shipped KB."""
+
+from __future__ import annotations
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from tests.test_app import REPO, app, ok, plain, texts
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(autouse=True)
+def real_home(real_index, monkeypatch):
+    st.cache_resource.clear()
+    monkeypatch.setenv("KEFU_HOME", str(real_index.home))
+    monkeypatch.setenv("KEFU_KB", str(REPO / "kb"))
+    monkeypatch.setenv("KEFU_EMBEDDING_MODEL", real_index.embedding_model)
+    for var in ("KEFU_OOS_THRESHOLD", "KEFU_MIN_EVIDENCE"):
+        monkeypatch.delenv(var, raising=False)
+    yield
+    st.cache_resource.clear()
+
+
+def agent(at: AppTest, question: str, earlier: str = "") -> AppTest:
+    at.text_area(key="agent_q").input(question)
+    at.text_area(key="agent_history").input(earlier)
+    at.button(key="agent_submit").click().run()
+    return ok(at)
+
+
+def test_the_agent_desk_reads_a_follow_up_with_the_earlier_messages():
+    at = agent(ok(app().run()), "能退吗")
+    assert [h.value for h in at.subheader] == ["退换货申请协助"]
+    at = agent(at, "能退吗", "冷冻水饺送到的时候化了")
+    assert [h.value for h in at.subheader] == ["冷链商品温控异常"]
+    assert at.text_area(key="agent_q").value == "能退吗"
+
+
+def test_the_agent_desk_lists_the_other_issue_and_opens_it_for_the_same_message():
+    question = "我想退货，另外收货地址能改吗"
+    at = agent(ok(app().run()), question)
+    assert [h.value for h in at.subheader] == ["退换货申请协助"]
+    assert "客户还提到" in texts(at) and "配送地址修改" in plain(texts(at))
+    next(b for b in at.button if b.key and b.key.startswith("also_")).click().run()
+    assert [h.value for h in ok(at).subheader] == ["配送地址修改"]
+    assert at.text_area(key="agent_q").value == question
+
+
+def test_the_customer_chat_reads_a_follow_up_with_the_conversation():
+    at = ok(app().run())
+    at.switch_page("kefu/web/customer.py").run()
+    for message in ("冷冻水饺送到的时候化了", "能退吗"):
+        at.chat_input[0].set_value(message).run()
+        ok(at)
+    second = "\n".join(m.value for m in at.chat_message[3].markdown)
+    assert "冷藏冷冻商品" in second and "七日内可以无理由" not in second
