@@ -8,7 +8,7 @@ from pathlib import Path
 
 from core.errors import IndexError_
 
-FORMAT = 5  # 4: KB sources in the version, checksum table required, manifest digest; 5: the case classifier
+FORMAT = 6  # 4: KB sources in the version, checksum table required, manifest digest; 5: the case classifier; 6: playbook situations and teams
 
 
 @dataclass(frozen=True)
