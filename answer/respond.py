@@ -28,6 +28,7 @@ from retrieval.search import Searcher, SearchResult
 # An earlier message is context for a follow-up that is unsure alone, or much surer with it.
 UNSURE = 0.5
 SURER = 0.2
+SHORT = 16  # a follow-up this short ("已经过了7天了 还行吗") leans on the conversation when it helps at all
 # In a message that names several issues, the first is the main one when its clause alone
 # decides a case this surely; another is named when its clause is this sure of a different
 # case and the KB's evidence for it holds (README, "Several issues in one message").
@@ -118,14 +119,15 @@ class Assistant:
 
     @staticmethod
     def _follows_on(text: str, alone: Decision, in_context: Decision) -> bool:
-        """Read the message with the conversation when it leans on it ("那运费呢"), or when it
-        is unsure alone and the conversation makes it surer; a clear new question stands alone."""
+        """Read the message with the conversation when it leans on it ("那运费呢"), when it is
+        short or unsure alone and the conversation makes it surer, or when the conversation makes
+        it much surer; a clear new question stands alone."""
         if in_context.refused:
             return False
         if alone.refused or looks_elliptic(text):
             return True
         gain = in_context.confidence - alone.confidence
-        return (alone.confidence < UNSURE and gain > 0) or gain >= SURER
+        return ((alone.confidence < UNSURE or len(text) <= SHORT) and gain > 0) or gain >= SURER
 
     # --- several issues in one message -----------------------------------------------------------
 

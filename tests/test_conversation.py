@@ -77,3 +77,21 @@ def test_batch_lines_may_carry_the_conversation(settings, tiny_kb):
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["query"] for r in rows] == ["那我现在怎么弄", "那我现在怎么弄", "{不是 JSON 的问题"]
     assert rows[1]["case"]["title"] == LOST and rows[0]["case"]["title"] != LOST
+
+
+@pytest.mark.parametrize("text, alone, in_context, follows", [
+    ("运费谁出", 0.9, 0.91, True),  # elliptic: leans on the conversation whenever it is in scope with it
+    ("已经过了7天了 还行吗", 0.80, 0.89, True),  # short, and the conversation helps
+    ("已经过了7天了 还行吗", 0.89, 0.80, False),  # short, but the conversation does not help
+    ("我的白条账单这个月还不上了可以延期吗", 0.80, 0.89, False),  # a full question, only a little surer
+    ("我的白条账单这个月还不上了可以延期吗", 0.30, 0.40, True),  # unsure alone
+    ("我的白条账单这个月还不上了可以延期吗", 0.60, 0.85, True),  # much surer with it
+])
+def test_when_a_message_is_read_with_the_conversation(text, alone, in_context, follows):
+    from answer.respond import Assistant
+    from core.types import Decision
+
+    def d(confidence):
+        return Decision("case", LOST, "物流与配送问题", None, 0.1, 0.5, None, None, (), confidence)
+
+    assert Assistant._follows_on(text, d(alone), d(in_context)) is follows
