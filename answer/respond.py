@@ -28,10 +28,10 @@ from retrieval.search import Searcher, SearchResult
 # An earlier message is context for a follow-up that is unsure alone, or much surer with it.
 UNSURE = 0.5
 SURER = 0.2
-SHORT = 16  # a follow-up this short ("已经过了7天了 还行吗") leans on the conversation when it helps at all
+SHORT = 30  # a follow-up this short ("家里人都说没拿到") leans on the conversation when that makes it surer
 # In a message that names several issues, the first is the main one when its clause alone
 # decides a case this surely; another is named when its clause is this sure of a different
-# case and the KB's evidence for it holds (README, "Several issues in one message").
+# case and the KB's evidence for it holds (README, "How an answer is made").
 MAIN_ISSUE = 0.5
 OTHER_ISSUE = 0.8
 MAX_OTHER_ISSUES = 2

@@ -230,6 +230,7 @@ _SERVICE_ORDER = re.compile(r"(?:售后)?服务单号?[:：]?\s*(?:\[[^\]]*\]|\d
 _LINK = re.compile(r"(?:https?:/{0,2}|www\.)[^\s\u4e00-\u9fff]*|(?:item\.|m\.)*jd\.com[^\s\u4e00-\u9fff]*", re.I)
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F\u200d]|\\[表情[x\\d]*\\]|/:[a-z]{1,8}", re.I)
 _REPEATED_PUNCT = re.compile(r"([?？!！。.，,~～])\1+")
+_LONG_NUMBER = re.compile(r"(?<![\d.])\d{7,}(?![\d.])")  # phone, order or card numbers: data, not meaning
 _REPEATED_CHAR = re.compile(r"([^\W\d_])\1{3,}")  # "啊啊啊啊…" carries no meaning but drowns the words
 # Order or waybill numbers alone ("JD1234567"); a word such as "iPhone" is not one.
 _ONLY_NUMBERS = re.compile(rf"^{_P}(?:(?:\[[^\]]*\]|[A-Za-z]{{0,4}}\d+[A-Za-z]{{0,2}}){_P})+$")
@@ -304,7 +305,8 @@ def clean_message(text: str) -> CleanMessage:
             if lead and lead.end() < len(piece):
                 flags["greeting"] = True
                 piece = piece[lead.end():]
-            piece = _REPEATED_CHAR.sub(r"\1", _REPEATED_PUNCT.sub(r"\1", _placeholders_as_words(piece))).strip(" ,，、:：;；")
+            piece = _REPEATED_CHAR.sub(r"\1", _REPEATED_PUNCT.sub(r"\1", _placeholders_as_words(_LONG_NUMBER.sub("", piece))))
+            piece = piece.strip(" ,，、:：;；")
             if not _WORDY.search(piece):
                 continue
             key = re.sub(r"[\W_]+", "", piece)

@@ -126,7 +126,7 @@ def test_agent_customer_and_editor_pages_in_chromium(app_url, chromium, tmp_path
             expect(page.get_by_role("heading", name="包裹丢失或损毁")).to_be_visible(timeout=60_000)
             expect(page.get_by_text("您好，已为您核对订单的物流轨迹和签收记录").first).to_be_visible()
             expect(page.get_by_text("按问题中的「签收」「没收到」选中这个情形")).to_be_visible()
-            citations = page.get_by_test_id("stExpander")
+            citations = page.get_by_test_id("stExpander").filter(has_not_text="此前的对话")  # the form has its own
             expect(citations.first).to_be_visible(timeout=30_000)  # the right column renders after the steps
             first = citations.first.inner_text()
             assert re.search(r"来源 faqs/logistics\.yaml · 章节 .+ · 知识库版本 v\d{4}-", first), first
@@ -152,13 +152,13 @@ def test_agent_customer_and_editor_pages_in_chromium(app_url, chromium, tmp_path
             _shot(page, shots, "agent-situation")
 
             # Another case: an offered alternative answers for it; the question stays as typed.
-            alt_question = "七天无理由退货运费谁出"
+            alt_question = "物流一个星期没更新了，包裹是不是丢了"  # torn between two cases
             question.fill(alt_question)
             page.get_by_role("button", name="查询", exact=True).click()
             expect(page.get_by_text("也可能是…")).to_be_visible(timeout=60_000)
             current = page.get_by_test_id("stHeading").filter(has_text=re.compile(".+")).all_inner_texts()
-            page.get_by_role("button", name=re.compile(r"（售后服务与退换货支持）$")).first.click()
-            expect(page.get_by_role("heading", name="特殊商品处理")).to_be_visible(timeout=30_000)
+            page.get_by_role("button", name=re.compile(r"（物流与配送问题）$")).first.click()
+            expect(page.get_by_role("heading", name="包裹丢失或损毁")).to_be_visible(timeout=30_000)
             assert question.input_value() == alt_question, current
             _shot(page, shots, "agent-alternative")
 
@@ -167,7 +167,7 @@ def test_agent_customer_and_editor_pages_in_chromium(app_url, chromium, tmp_path
             box = page.get_by_test_id("stChatInputTextArea")
             box.wait_for(timeout=60_000)
             messages = page.get_by_test_id("stChatMessage")
-            for i, text in enumerate(("买的车厘子到了烂了一半", QUESTION, "我电话13812345678，家里人都说没拿到")):
+            for i, text in enumerate(("物流一个星期没更新了，包裹是不是丢了", QUESTION, "我电话13812345678，家里人都说没拿到")):
                 box.fill(text)
                 box.press("Enter")
                 expect(messages).to_have_count(2 * (i + 1), timeout=60_000)

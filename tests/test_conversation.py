@@ -83,9 +83,9 @@ def test_batch_lines_may_carry_the_conversation(settings, tiny_kb):
     ("运费谁出", 0.9, 0.91, True),  # elliptic: leans on the conversation whenever it is in scope with it
     ("已经过了7天了 还行吗", 0.80, 0.89, True),  # short, and the conversation helps
     ("已经过了7天了 还行吗", 0.89, 0.80, False),  # short, but the conversation does not help
-    ("我的白条账单这个月还不上了可以延期吗", 0.80, 0.89, False),  # a full question, only a little surer
-    ("我的白条账单这个月还不上了可以延期吗", 0.30, 0.40, True),  # unsure alone
-    ("我的白条账单这个月还不上了可以延期吗", 0.60, 0.85, True),  # much surer with it
+    ("我的白条账单这个月还不上了，想问一下可以申请延期还款吗，会不会影响我的信用记录", 0.80, 0.89, False),  # a full question, only a little surer
+    ("我的白条账单这个月还不上了，想问一下可以申请延期还款吗，会不会影响我的信用记录", 0.30, 0.40, True),  # unsure alone
+    ("我的白条账单这个月还不上了，想问一下可以申请延期还款吗，会不会影响我的信用记录", 0.60, 0.85, True),  # much surer with it
 ])
 def test_when_a_message_is_read_with_the_conversation(text, alone, in_context, follows):
     from answer.respond import Assistant

@@ -115,3 +115,8 @@ def test_a_run_of_one_filler_character_is_cut_to_one():
 def test_an_english_word_is_kept_and_a_bare_order_number_is_not():
     assert clean_message("iPhone 屏幕碎了能保修吗").text == "iPhone 屏幕碎了能保修吗"
     assert clean_message("JD12345678 还没发货").text == "还没发货"
+
+
+def test_a_long_number_inside_a_message_is_data_not_words():
+    assert clean_message("我电话13812345678，家里人都说没拿到").text == "我电话,家里人都说没拿到"
+    assert clean_message("退了199元还没到").text == "退了199元还没到"
