@@ -6,6 +6,7 @@ reads back is what ingest validated.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass
 
 from core.hashing import sha256_bytes, sha256_text
@@ -69,6 +70,26 @@ class FAQ:
     @property
     def passage(self) -> str:
         return f"faq:{self.id}"
+
+
+@dataclass(frozen=True)
+class FAQEntry:
+    """What the form holds: the FAQ fields an editor fills in."""
+
+    id: str
+    question: str
+    variants: tuple[str, ...]
+    answer: str
+    case: str | None
+    category: str
+    effective_date: dt.date
+    source: str
+    sample: bool
+
+    @classmethod
+    def from_faq(cls, f: FAQ) -> FAQEntry:
+        return cls(f.id, f.question, f.variants, f.answer, f.case, f.category, dt.date.fromisoformat(f.effective_date),
+                   f.source_ref, f.sample)
 
 
 @dataclass(frozen=True)
