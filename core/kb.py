@@ -160,6 +160,7 @@ class KnowledgeBase:
     negatives: tuple[str, ...]  # example questions the KB does not cover
     files: dict[str, str]  # relative path -> sha256 of its bytes
     teams: tuple[Team, ...] = ()
+    disabled: tuple[str, ...] = ()  # passages switched off by an editor (dict/disabled.txt): kept, not searched
 
     def team_for(self, category: str | None) -> Team | None:
         """The category's team, else the general desk."""
@@ -208,4 +209,5 @@ class KnowledgeBase:
             negatives=tuple(d["negatives"]),
             files=dict(d["files"]),
             teams=tuple(Team(t["category"], t["name"], tuple(t["have_ready"]), t.get("line", 0)) for t in d.get("teams", ())),
+            disabled=tuple(d.get("disabled", ())),
         )

@@ -19,7 +19,7 @@ from core.errors import ValidationError
 from core.settings import Settings
 from core.types import Chunk, Hooks
 from ingest.collect import kb_files, read_file, read_sources
-from ingest.parse import SCOPE_FILE
+from ingest.parse import DISABLED_FILE, SCOPE_FILE, toggled
 from ingest.pipeline import DocumentDiff, IngestReport, preview, run_ingest
 
 if TYPE_CHECKING:
@@ -85,6 +85,14 @@ def stage_delete(settings: Settings, rel: str) -> StagedChange:
     if not (settings.kb_dir / rel).is_file():
         raise ValidationError(rel, "文件不存在（可能已被删除）")
     return _stage(settings, rel, None)
+
+
+def stage_switch(settings: Settings, passage: str, enabled: bool) -> StagedChange:
+    """Switch a passage (an FAQ, a service-scope or document paragraph) off or on again: a
+    line in dict/disabled.txt, so it survives every re-ingest and the file keeps its text."""
+    current = settings.kb_dir / DISABLED_FILE
+    text = read_file(settings.kb_dir, DISABLED_FILE, settings.max_file_bytes).decode("utf-8") if current.exists() else ""
+    return stage(settings, DISABLED_FILE, toggled(text, passage, enabled).encode("utf-8"))
 
 
 def _stage(settings: Settings, rel: str, data: bytes | None) -> StagedChange:

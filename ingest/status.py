@@ -20,7 +20,8 @@ from ingest.read import decode
 
 KIND = {"scope": "服务范围", "faq": "FAQ", "playbook": "处理手册", "doc": "政策文档", "dict": "词表"}
 _DICT_TITLE = {"domain_words.txt": "领域词典", "synonyms.txt": "同义词表", "escalation.txt": "转人工触发词",
-               "teams.txt": "转人工团队", "out_of_scope.txt": "库外问题示例"}
+               "teams.txt": "转人工团队", "out_of_scope.txt": "库外问题示例",
+               "disabled.txt": "停用的段落"}
 
 
 @dataclass(frozen=True)

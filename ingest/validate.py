@@ -12,8 +12,10 @@ from core.errors import ValidationError, raise_all
 from core.kb import FAQ, GENERAL_DESK, Case, KnowledgeBase, Passage, Playbook, SourceFile, Team
 from ingest.collect import read_sources
 from ingest.parse import (
+    DISABLED_FILE,
     SCOPE_FILE,
     front_matter,
+    load_disabled,
     load_doc,
     load_escalation,
     load_scope,
@@ -56,10 +58,14 @@ def build_kb(sources: tuple[SourceFile, ...], changed: str | None = None) -> Kno
         faqs=tuple(parts.faqs), playbooks=tuple(parts.playbooks), words=tuple(dict.fromkeys(parts.words)),
         synonyms=tuple(parts.synonyms), escalation=tuple(parts.escalation),
         negatives=tuple(dict.fromkeys(parts.negatives)), files=parts.files, teams=tuple(parts.teams),
+        disabled=tuple(dict.fromkeys(p for p, _line in parts.disabled)),
     )
     if not parts.teams_file:
         raise ValidationError(TEAMS_FILE, "缺少转人工团队表：每行写「类别 团队 准备项」，另有一行「通用」作为综合服务台（见 kb/README.md）")
     check(kb, parts.teams_file, changed)
+    known = {p.id for p in kb.passages} | {f.passage for f in kb.faqs}
+    raise_all([ValidationError(DISABLED_FILE, f"停用的段落 '{p}' 不存在（可能已被删除）：请删除这一行", line)
+               for p, line in parts.disabled if p not in known][:MAX_ERRORS])
     return kb
 
 
@@ -79,6 +85,7 @@ class _Parts:
     negatives: list[str] = field(default_factory=list)
     teams: list[Team] = field(default_factory=list)
     teams_file: str = ""
+    disabled: list[tuple[str, int]] = field(default_factory=list)
 
     def add(self, source: SourceFile) -> None:
         rel, data = source.rel, source.data
@@ -103,6 +110,8 @@ class _Parts:
         elif name == TEAMS_FILE.rsplit("/", 1)[1]:
             self.teams.extend(load_teams(text, rel))
             self.teams_file = rel
+        elif rel == DISABLED_FILE:
+            self.disabled.extend(load_disabled(text, rel))
         elif name == "out_of_scope.txt":
             self.negatives.extend(load_words(text, whole_lines=True))
         else:

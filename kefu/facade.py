@@ -33,6 +33,7 @@ from records import feedback, handoff
 
 if TYPE_CHECKING:  # the model and search stack (torch, FAISS, LangChain) load on first use:
     # `kefu ingest` on an unchanged KB and `kefu rollback` never need them.
+    from answer.hittest import HitTest
     from answer.respond import Assistant
     from kefu.live import LiveAssistant
     from models.embed import KefuEmbeddings
@@ -150,6 +151,20 @@ class Kefu:
     def search(self, question: str) -> SearchResult:
         """The ranked chunks and scores behind an answer (the hit-test, the LangChain retriever)."""
         return self.searcher().search(question)
+
+    def hit_test(self, question: str) -> HitTest:
+        """The ranked chunks in comparable numbers and the final verdict, for editors."""
+        from answer.hittest import hit_test
+
+        return hit_test(self.assistant(), question)
+
+    def disabled_passages(self) -> tuple[str, ...]:
+        """Passages an editor switched off, in the live version."""
+        return self.assistant().version.kb.disabled
+
+    def stage_switch(self, passage: str, enabled: bool) -> staging.StagedChange:
+        """Switch a passage off (or on again) as a validated change to dict/disabled.txt; apply it to publish."""
+        return staging.stage_switch(self.settings, passage, enabled)
 
     def searcher(self) -> Searcher:
         return self.assistant().searcher

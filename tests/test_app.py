@@ -683,7 +683,7 @@ def test_the_raw_editor_opens_nothing_by_itself_and_warns_before_case_titles_cha
     assert not at.button(key="validate_edit").disabled
 
 
-def test_hit_test_and_negative_feedback_panels(kb, monkeypatch):
+def test_hit_test_panel_verdict_comparable_scores_history_and_negative_feedback(kb, monkeypatch):
     monkeypatch.setenv("KEFU_EDITOR_PASSWORD", PASSWORD)
     at = ok(app().run())
     settings = load_settings()
@@ -691,14 +691,59 @@ def test_hit_test_and_negative_feedback_panels(kb, monkeypatch):
                     kb_version="v1", rating="down", comment="没答上")
     feedback.record(settings, role="agent", question="好评", case=None, kb_version="v1", rating="up")
     login(at)
-    at.text_input(key="hit_q").input(QUESTION)
-    at.button(key="hit_go").click().run()
-    ok(at)
+    for q in ("退款多久到账", QUESTION):
+        at.text_input(key="hit_q").input(q)
+        at.button(key="hit_go").click().run()
+        ok(at)
     hits = next(d.value for d in at.dataframe if "融合分" in d.value.columns)
     assert hits.iloc[0]["段落"] == "faq:LOG-007" and len(hits) == 10
-    assert {"向量分", "词法分"} <= set(hits.columns) and list(hits["融合分"]) == sorted(hits["融合分"], reverse=True)
+    # Comparable numbers: every score is on a 0-1 scale and the fused one is their stated sum.
+    assert "词法分" not in hits.columns and {"向量相似度", "词法匹配度"} <= set(hits.columns)
+    assert hits[["向量相似度", "词法匹配度"]].stack().between(0, 1).all()
+    assert ((hits["向量相似度"] + 0.1 * hits["词法匹配度"] - hits["融合分"]).abs() < 0.002).all()
+    assert list(hits["融合分"]) == sorted(hits["融合分"], reverse=True)
+    verdict = plain(next(m.value for m in at.success if "最终判定" in m.value))
+    assert "作答：案例「包裹丢失或损毁」" in verdict and "FAQ LOG-007 的标准答复" in verdict
+    history = next(d.value for d in at.dataframe if "判定" in d.value.columns)
+    assert list(history["问题"]) == [QUESTION, "退款多久到账"] and history.iloc[0]["判定"].startswith("作答：")
     fb = next(d.value for d in at.dataframe if "说明" in d.value.columns)
     assert list(fb["问题"]) == ["电话 139****5678 的订单丢了"] and list(fb["角色"]) == ["用户"]
+
+
+def test_a_refused_question_says_so_in_the_hit_test(kb, monkeypatch):
+    monkeypatch.setenv("KEFU_OOS_THRESHOLD", "0")  # everything counts as not covered
+    kefu = Kefu(load_settings())
+    kefu.ingest()
+    result = kefu.hit_test(QUESTION)
+    assert result.refused and result.verdict.startswith("拒答：知识库未覆盖") and result.rows
+
+
+def test_an_faq_is_switched_off_and_on_without_deleting_it(kb, monkeypatch):
+    monkeypatch.setenv("KEFU_EDITOR_PASSWORD", PASSWORD)
+    at = login(ok(app().run()))
+    settings = load_settings()
+    faq_file = (kb / "faqs" / "logistics.yaml").read_bytes()
+    at.text_input(key="hit_q").input(QUESTION)
+    at.button(key="hit_go").click().run()
+    at.selectbox(key="hit_switch").set_value("faq:LOG-007").run()
+    at.button(key="hit_disable").click().run()
+    ok(at)
+    assert "已停用 faq:LOG-007" in plain(texts(at))
+    hits = next(d.value for d in at.dataframe if "融合分" in d.value.columns)
+    assert "faq:LOG-007" not in set(hits["段落"])  # the test query was run again on the new version
+    assert (kb / "faqs" / "logistics.yaml").read_bytes() == faq_file  # the entry itself is untouched
+    assert "faq:LOG-007" in (kb / "dict" / "disabled.txt").read_text(encoding="utf-8")
+    # It stays off through a re-ingest (the switch is in the KB), and answers no longer use it.
+    at.button(key="republish").click().run()
+    live = store.read_version(settings.index_dir)
+    assert "faq:LOG-007" not in {c.passage for c in live.chunks} and "faq:LOG-007" in live.kb.disabled
+    assert Kefu(settings).ask(QUESTION).faq_id != "LOG-007"
+    at.button(key="enable::faq:LOG-007").click().run()
+    ok(at)
+    assert "已重新启用 faq:LOG-007" in plain(texts(at))
+    hits = next(d.value for d in at.dataframe if "融合分" in d.value.columns)
+    assert hits.iloc[0]["段落"] == "faq:LOG-007"
+    assert not [b for b in at.button if (b.key or "").startswith("enable::")]
 
 
 # --- helpers the pages rely on ----------------------------------------------------------------------------

@@ -350,16 +350,95 @@ def versions(kefu: Kefu) -> None:
         st.rerun()
 
 
+KIND_NAME = {"faq": "FAQ", "scope": "服务范围", "doc": "政策文档", "playbook": "处理手册"}
+SWITCHABLE = ("faq", "scope", "doc")  # a playbook is one whole document: edit or delete it instead
+HISTORY = 30
+
+
 def hit_test(kefu: Kefu) -> None:
+    flash = st.session_state.pop("switch_msg", None)
+    if flash:
+        st.success(ui.md(flash))
     with st.form("hit_form", border=False):
-        q = st.text_input("测试问题", key="hit_q", placeholder="输入一个问题，查看检索到的分块和分数")
+        q = st.text_input("测试问题", key="hit_q", placeholder="输入一个问题，查看检索到的分块、分数和最终判定")
         go = st.form_submit_button("检索", key="hit_go")
+    history = st.session_state.setdefault("hit_history", [])
     if go and q.strip():
-        result = kefu.search(q)
-        st.caption("分词：" + " / ".join(ui.md(t) for t in result.tokens))
-        st.dataframe([{"排名": h.rank, "段落": h.chunk.passage, "章节": h.chunk.section, "案例": h.chunk.case or "",
-                       "融合分": round(h.score, 4), "向量分": round(h.dense, 4), "词法分": round(h.lexical, 4),
-                       "内容": h.chunk.text[:100]} for h in result.hits[:10]], hide_index=True, width="stretch")
+        _run_hit_test(kefu, q.strip(), history)
+    result = st.session_state.get("hit_result")
+    if result is not None:
+        show_hit_test(kefu, result)
+    disabled_list(kefu)
+    if history:
+        st.markdown("**测试记录**（本次登录期间，最新在前）")
+        st.dataframe(history, hide_index=True, width="stretch", key="hit_history_table")
+
+
+def _run_hit_test(kefu: Kefu, q: str, history: list[dict]) -> None:
+    try:
+        result = kefu.hit_test(q)
+    except KefuError as e:
+        st.error(ui.md(str(e)))
+        return
+    st.session_state.hit_result = result
+    st.session_state.hit_last = q
+    history.insert(0, {"时间 (UTC)": dt.datetime.now(dt.UTC).strftime("%H:%M:%S"), "问题": q, "判定": result.verdict,
+                       "首位段落": result.rows[0].passage if result.rows else "", "知识库版本": result.kb_version})
+    del history[HISTORY:]
+
+
+def show_hit_test(kefu: Kefu, result) -> None:
+    verdict = st.warning if result.refused else st.success
+    verdict(f"**最终判定**：{ui.md(result.verdict)}", icon=":material/gavel:")
+    if result.answer:
+        st.caption("答复：" + ui.md(result.answer[:200]))
+    st.caption("分词：" + " / ".join(ui.md(t) for t in result.tokens))
+    st.caption(f"融合分 = 向量相似度 + {result.lexical_weight:g} × 词法匹配度。向量相似度是余弦（0–1），"
+               "词法匹配度是 BM25 归一到 0–1（BM25 ÷ (BM25 + 6)），三列可以直接比较；排名按融合分。")
+    st.dataframe([{"排名": r.rank, "段落": r.passage, "类型": KIND_NAME.get(r.kind, r.kind), "案例": r.case or "",
+                   "融合分": round(r.fused, 3), "向量相似度": round(r.dense, 3), "词法匹配度": round(r.lexical, 3),
+                   "内容": r.text[:100]} for r in result.rows], hide_index=True, width="stretch", key="hit_table")
+    switchable = list(dict.fromkeys(r.passage for r in result.rows if r.kind in SWITCHABLE))
+    if not switchable:
+        return
+    a, b = st.columns([3, 1], vertical_alignment="bottom")
+    passage = a.selectbox("停用一个段落（不删除内容，可随时重新启用）", switchable, key="hit_switch")
+    if b.button("停用", key="hit_disable", width="stretch",
+                help="写入 dict/disabled.txt 后校验并入库：该段落不再被检索和引用，文件内容保留"):
+        _switch(kefu, passage, enabled=False)
+
+
+def disabled_list(kefu: Kefu) -> None:
+    try:
+        off = kefu.disabled_passages()
+    except KefuError:
+        return
+    if not off:
+        return
+    st.markdown("**已停用的段落**（不参与检索和引用）")
+    for passage in off:
+        a, b = st.columns([4, 1], vertical_alignment="center")
+        a.markdown(ui.md(passage))
+        if b.button("重新启用", key=f"enable::{passage}", width="stretch"):
+            _switch(kefu, passage, enabled=True)
+
+
+def _switch(kefu: Kefu, passage: str, enabled: bool) -> None:
+    """A switch is a KB change like any other: validated, then ingested; the test query is re-run."""
+    with st.spinner("正在校验并入库…"):
+        try:
+            report = kefu.apply(kefu.stage_switch(passage, enabled))
+        except ValidationError as e:
+            st.error(_errors([(x.source, x.line, x.detail) for x in e.errors], "未能切换") + "\n\n线上索引未改变。")
+            return
+        except KefuError as e:
+            st.error(f"未能切换，线上索引未改变：{ui.md(str(e))}")
+            return
+    st.session_state.switch_msg = f"{'已重新启用' if enabled else '已停用'} {passage}：线上版本 {report.version}"
+    last = st.session_state.get("hit_last")
+    if last:
+        st.session_state.hit_result = kefu.hit_test(last)
+    st.rerun()
 
 
 def negative_feedback(kefu: Kefu) -> None:
