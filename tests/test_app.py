@@ -794,6 +794,11 @@ def test_no_page_renders_html():
     assert len(sources) >= 6
     for path in sources:
         code = path.read_text(encoding="utf-8")
+        if path.name == "common.py":
+            # The one exception: the uploader's stylesheet, a constant with only a number put in.
+            assert code.count("st.html(") == 1 and "st.html(UPLOADER_CSS.replace(\"{mb}\", str(int(limit_mb))))" in code
+            code = code.replace("st.html(UPLOADER_CSS", "")
+            assert "<" not in ui_common.UPLOADER_CSS.removeprefix("<style>").removesuffix("</style>")
         assert "unsafe_allow_html" not in code and "st.html" not in code, path
 
 

@@ -214,6 +214,7 @@ def raw_editor(kefu: Kefu) -> tuple[str, bytes] | None:
 def uploader(kefu: Kefu) -> tuple[str, bytes] | None:
     templates(kefu)
     limit_mb = max(1, kefu.settings.max_file_bytes // 1_000_000)
+    ui.uploader_in_chinese(limit_mb)
     upload = st.file_uploader(f"选择文件：Markdown 政策文档（放入 docs/），或 CSV / XLSX FAQ 表格（放入 faqs/）；"
                               f"单个文件不超过 {limit_mb} MB", type=["md", "csv", "xlsx"], key="upload",
                               max_upload_size=limit_mb)
@@ -463,7 +464,9 @@ def main() -> None:
         return
     kefu = ui.ready_kefu(settings)
     ui.warn_if_stale(kefu)
-    report_panel()  # above the tabs: the outcome of the last publish, whichever tab started it
+    # Above the tabs, the outcome of the last publish, whichever tab started it; filled last,
+    # so that a change staged in this very run has already cleared the previous outcome.
+    outcome = st.container()
     docs, edit, hits, fb, vers = st.tabs(["文档", "修改与入库", "命中测试", "负面反馈", "版本与回滚"])
     with docs:
         documents(kefu)
@@ -476,6 +479,8 @@ def main() -> None:
         negative_feedback(kefu)
     with vers:
         versions(kefu)
+    with outcome:
+        report_panel()
 
 
 if __name__ == "__main__":
