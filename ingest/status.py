@@ -19,6 +19,7 @@ from ingest.parse_entries import load_faq_rows, load_playbook
 from ingest.read import decode
 
 KIND = {"scope": "服务范围", "faq": "FAQ", "playbook": "处理手册", "doc": "政策文档", "dict": "词表"}
+_ORDER = {k: n for n, k in enumerate(KIND)}  # the list reads from the scope down to the word lists
 _DICT_TITLE = {"domain_words.txt": "领域词典", "synonyms.txt": "同义词表", "escalation.txt": "转人工触发词",
                "teams.txt": "转人工团队", "out_of_scope.txt": "库外问题示例",
                "disabled.txt": "停用的段落"}
@@ -92,4 +93,4 @@ def document_status(settings: Settings) -> list[DocumentStatus]:
         except OSError:
             changed = ""
         out.append(DocumentStatus(rel, status, title, kind_of(rel), entries, changed, problem))
-    return out
+    return sorted(out, key=lambda d: (_ORDER.get(d.kind, len(_ORDER)), d.path))

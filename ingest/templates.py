@@ -16,7 +16,7 @@ class Column:
 
 
 COLUMNS = (
-    Column("id", True, "全库唯一的编号，字母开头，如 LOG-101（前缀见 kb/README.md：ORD、PAY、AS、ACC、LOG、MEM）"),
+    Column("id", True, "全库唯一的编号，如 LOG-101；前缀随类别：ORD、PAY、AS、ACC、LOG、MEM"),
     Column("question", True, "标准问法：用户最常见的一种说法"),
     Column("variants", False, "用户的其他问法（口语、简写、错别字），多个用 | 分隔"),
     Column("answer", True, "审核通过的标准答复，原样展示给用户"),

@@ -35,12 +35,12 @@ def documents(kefu: Kefu) -> None:
     except KefuError as e:
         st.error(ui.md(str(e)))
         return
+    st.session_state.docs_this_run = status  # parsing every file takes a while: once per run
     pending = sum(d.status != "live" for d in status)
-    left, right = st.columns([4, 1], vertical_alignment="center")
-    left.caption(f"共 {len(status)} 个文档" + (f"，其中 {pending} 个与线上索引不一致，重新发布后生效。" if pending else "，全部已上线。"))
-    if right.button("重新发布", key="republish", width="stretch",
-                    help="按知识库目录的当前内容校验并入库；内容未变化时线上版本保持不变"):
+    if st.button("重新发布", key="republish", icon=":material/publish:",
+                 help="按知识库目录的当前内容校验并入库；内容未变化时线上版本保持不变"):
         republish(kefu)
+    st.caption(f"共 {len(status)} 个文档" + (f"，其中 {pending} 个与线上索引不一致，重新发布后生效。" if pending else "，全部已上线。"))
     st.dataframe([{"标题": d.title, "类型": KIND_LABEL.get(d.kind, d.kind), "条目数": d.entries,
                    "状态": ui.STATUS_LABEL.get(d.status, d.status), "最后修改 (UTC)": d.changed, "文件": d.path}
                   for d in status], hide_index=True, width="stretch", height="content",
@@ -96,7 +96,8 @@ def _stage(kefu: Kefu, rel: str, data: bytes | None) -> None:
 
 def _title(kefu: Kefu) -> dict[str, str]:
     try:
-        return {d.path: f"{d.title}（{d.path}）" for d in kefu.documents() if d.status != "deleted"}
+        status = st.session_state.get("docs_this_run") or kefu.documents()
+        return {d.path: f"{d.title}（{d.path}）" for d in status if d.status != "deleted"}
     except KefuError:
         return {}
 
@@ -464,6 +465,7 @@ def main() -> None:
         return
     kefu = ui.ready_kefu(settings)
     ui.warn_if_stale(kefu)
+    st.session_state.pop("docs_this_run", None)
     # Above the tabs, the outcome of the last publish, whichever tab started it; filled last,
     # so that a change staged in this very run has already cleared the previous outcome.
     outcome = st.container()
