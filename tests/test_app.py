@@ -654,6 +654,7 @@ def test_the_faq_form_edits_one_entry_and_adds_another(kb, monkeypatch):
 
     at.selectbox(key="faq_pick::faqs/logistics.yaml").set_value("＋ 新建 FAQ").run()
     k = "faqs/logistics.yaml::＋ 新建 FAQ"
+    assert at.selectbox(key=f"faq_cat::{k}").value == "物流与配送问题"  # the file's own category to start with
     at.text_input(key=f"faq_id::{k}").input("LOG-930")
     at.text_input(key=f"faq_q::{k}").input("快递员不送上楼怎么办")
     at.text_area(key=f"faq_a::{k}").input("送货上楼以配送服务说明为准；未按约定送达时，可以联系人工客服反馈。")

@@ -151,8 +151,10 @@ def faq_form(kefu: Kefu) -> tuple[str, bytes] | None:
         c, d = st.columns(2)
         case = c.selectbox("所属案例", case_options, key=f"faq_case::{key}",
                            index=case_options.index(entry.case) if entry and entry.case in case_options else 0)
+        # A new entry starts in the category most of the file's entries have.
+        usual = entry.category if entry else max((f.category for f in faqs), key=[f.category for f in faqs].count, default="")
         category = d.selectbox("类别（选了案例时以案例所属类别为准）", categories, key=f"faq_cat::{key}",
-                               index=categories.index(entry.category) if entry and entry.category in categories else 0)
+                               index=categories.index(usual) if usual in categories else 0)
         e, f, g = st.columns([1, 2, 1], vertical_alignment="bottom")
         date = e.date_input("生效日期", value=entry.effective_date if entry else dt.date.today(), key=f"faq_date::{key}",
                             format="YYYY-MM-DD")
