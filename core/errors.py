@@ -29,6 +29,28 @@ class ValidationError(KefuError):
         # Same shape as the editor console: "faqs/x.yaml 第 3 行：…".
         where = f"{source} 第 {line} 行" if line else source
         super().__init__(f"{where}：{message}")
+        self.errors: tuple[ValidationError, ...] = (self,)  # every problem found, this one first
+
+
+class ValidationErrors(ValidationError):
+    """Several problems found in one pass, so an editor fixes them all at once rather than
+    one per attempt. Reads as the first one (file, line, detail), with the count."""
+
+    def __init__(self, errors: list[ValidationError]):
+        flat = [one for e in errors for one in e.errors]
+        first = flat[0]
+        more = f"（另有 {len(flat) - 1} 处错误）" if len(flat) > 1 else ""
+        super().__init__(first.source, first.detail, first.line)
+        self.args = (str(self) + more,)
+        self.errors = tuple(flat)
+
+
+def raise_all(errors: list[ValidationError]) -> None:
+    """Raise what was collected: the one error itself, or all of them together."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ValidationErrors(errors)
 
 
 class IndexError_(KefuError):

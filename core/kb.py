@@ -6,6 +6,7 @@ reads back is what ingest validated.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass
 
 from core.hashing import sha256_bytes, sha256_text
@@ -69,6 +70,26 @@ class FAQ:
     @property
     def passage(self) -> str:
         return f"faq:{self.id}"
+
+
+@dataclass(frozen=True)
+class FAQEntry:
+    """What the form holds: the FAQ fields an editor fills in."""
+
+    id: str
+    question: str
+    variants: tuple[str, ...]
+    answer: str
+    case: str | None
+    category: str
+    effective_date: dt.date
+    source: str
+    sample: bool
+
+    @classmethod
+    def from_faq(cls, f: FAQ) -> FAQEntry:
+        return cls(f.id, f.question, f.variants, f.answer, f.case, f.category, dt.date.fromisoformat(f.effective_date),
+                   f.source_ref, f.sample)
 
 
 @dataclass(frozen=True)
@@ -139,6 +160,7 @@ class KnowledgeBase:
     negatives: tuple[str, ...]  # example questions the KB does not cover
     files: dict[str, str]  # relative path -> sha256 of its bytes
     teams: tuple[Team, ...] = ()
+    disabled: tuple[str, ...] = ()  # passages switched off by an editor (dict/disabled.txt): kept, not searched
 
     def team_for(self, category: str | None) -> Team | None:
         """The category's team, else the general desk."""
@@ -187,4 +209,5 @@ class KnowledgeBase:
             negatives=tuple(d["negatives"]),
             files=dict(d["files"]),
             teams=tuple(Team(t["category"], t["name"], tuple(t["have_ready"]), t.get("line", 0)) for t in d.get("teams", ())),
+            disabled=tuple(d.get("disabled", ())),
         )

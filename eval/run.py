@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 from core.errors import KefuError
+from eval.background import SYSTEMS_LINE
 from eval.devset import load_devset
 from eval.metrics import METRICS, compute, details, misses, per_category
 from eval.systems import ChunkRanker, KefuSystem, chatchat_like, langchain_naive
@@ -39,10 +40,16 @@ def evaluate(kefu, items, kb_dir: Path, names=ALL_SYSTEMS, progress=None) -> dic
               "n": {"rows": len(items), "in_scope": sum(i.in_scope for i in items),
                     "out_of_scope": sum(not i.in_scope for i in items),
                     "with_case": sum(bool(i.cases) for i in items)}}
-    for system in build_systems(kefu, kb_dir, names):
-        if progress:
-            progress(f"正在评测 {system.name}")
-        preds = [system.predict(i) for i in items]
+    systems = build_systems(kefu, kb_dir, names)
+    if progress:
+        progress(SYSTEMS_LINE + ",".join(s.name for s in systems))
+    step = max(1, len(items) // 20)
+    for system in systems:
+        preds = []
+        for n, item in enumerate(items, start=1):
+            preds.append(system.predict(item))
+            if progress and (n % step == 0 or n == len(items) or n == 1):
+                progress(f"{system.name}：{n}/{len(items)}")
         report["systems"][system.name] = compute(items, preds)
         report["per_category"][system.name] = per_category(items, preds)
         report["misses"] += misses(items, preds, system.name)
@@ -54,6 +61,8 @@ def evaluate(kefu, items, kb_dir: Path, names=ALL_SYSTEMS, progress=None) -> dic
 def run_eval(kefu, devset=None, out=None, systems=None, progress=None) -> dict:
     items = load_devset(devset)
     report = evaluate(kefu, items, kefu.settings.kb_dir, systems or ALL_SYSTEMS, progress)
+    report["set"] = str(devset) if devset else "eval/devset.jsonl"
+    report["set_kind"] = "real" if str(devset or "").lower().endswith(".tsv") else "dev"
     if out:
         from eval.report import write_report
 

@@ -189,3 +189,32 @@ def load_teams(text: str, rel: str) -> list[Team]:
             raise ValidationError(rel, f"类别 '{category}' 出现了两次", i)
         teams.append(Team(category, name, tuple(r.strip() for r in re.split(r"[、,，]", ready) if r.strip()), i))
     return teams
+
+
+# --- Passages switched off -----------------------------------------------------------------
+
+DISABLED_FILE = "dict/disabled.txt"
+_SWITCHABLE = re.compile(r"^(faq|scope|doc):\S+$")
+
+
+def load_disabled(text: str, rel: str) -> list[tuple[str, int]]:
+    """One passage id per line (faq:LOG-007, scope:5.3, doc:…), '#' comments: (id, line)."""
+    out = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if not _SWITCHABLE.match(line):
+            raise ValidationError(rel, f"'{line}' 不是可停用的段落编号（应为 faq:ID、scope:N.M 或 doc:…）", n)
+        out.append((line, n))
+    return out
+
+
+def toggled(text: str, passage: str, enabled: bool) -> str:
+    """The disabled list with `passage` removed (enabled) or added (disabled); comments kept."""
+    lines = [line for line in text.splitlines() if line.split("#", 1)[0].strip() != passage]
+    if not enabled:
+        lines.append(passage)
+    if not any(line.strip() for line in lines):
+        lines = ["# 停用的段落：每行一个编号（faq:ID、scope:N.M），不参与检索和引用，文件内容保留。删除一行即重新启用。"]
+    return "\n".join(lines) + "\n"

@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from pathlib import PurePosixPath
 
-from core.errors import ValidationError
+from core.errors import ValidationError, raise_all
 from core.kb import FAQ, Playbook, PlaybookItem, Situation
 from ingest.parse_tables import parse_csv, parse_xlsx
 from ingest.read import decode, parse_yaml
@@ -44,7 +44,14 @@ def load_faq_rows(data: bytes, rel: str) -> list[FAQ]:
         rows = parse_yaml(decode(data, rel), rel)
         if not isinstance(rows, list):
             raise ValidationError(rel, "FAQ YAML 文件必须是条目列表（'- id: ...'）", 1)
-    return [faq_from_row(row, rel) for row in rows]
+    faqs, errors = [], []
+    for row in rows:  # every bad row at once: a spreadsheet is fixed in one go
+        try:
+            faqs.append(faq_from_row(row, rel))
+        except ValidationError as e:
+            errors.append(e)
+    raise_all(errors)
+    return faqs
 
 
 def faq_from_row(row, rel: str) -> FAQ:

@@ -231,9 +231,11 @@ def _live_or_none(index_dir: Path) -> IndexVersion | None:
         return None
 
 
-def preview(settings: Settings, kb_dir: Path | None = None) -> tuple[KnowledgeBase, list[Chunk], list[DocumentDiff]]:
-    """Validate and split a KB folder without writing anything: what an ingest would change."""
-    kb = load_kb(kb_dir or settings.kb_dir, settings.max_file_bytes)
+def preview(settings: Settings, kb_dir: Path | None = None, changed: str | None = None
+            ) -> tuple[KnowledgeBase, list[Chunk], list[DocumentDiff]]:
+    """Validate and split a KB folder without writing anything: what an ingest would change.
+    `changed`: the file being edited, blamed when it clashes with another."""
+    kb = load_kb(kb_dir or settings.kb_dir, settings.max_file_bytes, changed)
     chunks = split_kb(kb)
     live = _live_or_none(settings.index_dir)
     return kb, chunks, diff_chunks(live.chunks if live else [], chunks)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 
@@ -36,6 +36,18 @@ def read_bytes(path: Path, rel: str, max_bytes: int) -> bytes:
     return data
 
 
+def _utf8_hint(rel: str, src: str) -> str:
+    """How to convert this very file: the command names it, and the usual tool for its type."""
+    name = PurePosixPath(rel).name
+    stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
+    command = f"iconv -f {src} -t UTF-8 '{name}' > '{stem}-utf8{suffix}'"
+    if suffix.lower() == ".csv":
+        tool = "或在 Excel 中「另存为」选择「CSV UTF-8（逗号分隔）」"
+    else:
+        tool = "或在编辑器（如记事本）中「另存为」选择 UTF-8 编码"
+    return f"请转换为 UTF-8（例如 {command}，{tool}）"
+
+
 def decode(data: bytes, rel: str) -> str:
     """UTF-8 only. A GBK file is the usual mistake from Windows editors: say so and how to convert."""
     if data.startswith(b"\xef\xbb\xbf"):
@@ -45,7 +57,7 @@ def decode(data: bytes, rel: str) -> str:
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         def hint(src: str) -> str:
-            return f"请转换为 UTF-8（例如 iconv -f {src} -t UTF-8 in.md > out.md，或在编辑器中另存为 UTF-8）"
+            return _utf8_hint(rel, src)
 
         for enc in ("gb18030", "big5"):
             try:

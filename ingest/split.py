@@ -20,7 +20,10 @@ def split_kb(kb: KnowledgeBase, max_chars: int = MAX_CHUNK_CHARS) -> list[Chunk]
             questions=tuple(questions),
         ))
 
+    off = set(kb.disabled)
     for p in kb.passages:
+        if p.id in off:
+            continue
         kind = "scope" if p.id.startswith("scope:") else "doc"
         pieces = pack_sentences(split_sentences(p.text), max_chars)
         for k, piece in enumerate(pieces, start=1):
@@ -28,6 +31,8 @@ def split_kb(kb: KnowledgeBase, max_chars: int = MAX_CHUNK_CHARS) -> list[Chunk]
             add(key, p.id, kind, p.source, p.section, piece, p.case, p.category)
 
     for f in kb.faqs:
+        if f.passage in off:
+            continue
         # Never cut an FAQ: a half answer is a wrong answer.
         section = " > ".join(x for x in ("常见问题", f.category, f.case) if x)
         add(f"faq:{f.id}", f"faq:{f.id}", "faq", f.file, section, f"问：{f.question}\n答：{f.answer}",

@@ -19,6 +19,7 @@ from core.errors import ValidationError
 from core.settings import Settings
 from core.types import Chunk, Hooks
 from ingest.collect import kb_files, read_file, read_sources
+from ingest.parse import DISABLED_FILE, SCOPE_FILE, toggled
 from ingest.pipeline import DocumentDiff, IngestReport, preview, run_ingest
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class StagedChange:
     total_chunks: int
     diffs: tuple[DocumentDiff, ...]  # every document that differs from the live index
     replaces: bool  # True when a file of that name exists already
+    delete: bool = False  # the change removes the file at `rel`
 
 
 def upload_target(filename: str) -> str:
@@ -71,20 +73,46 @@ def _checked(rel: str) -> str:
 def stage(settings: Settings, rel: str, data: bytes) -> StagedChange:
     """Validate the KB as it would be with `data` at `rel`, on a temporary copy.
     Raises ValidationError (with file and line) exactly as an ingest would."""
+    return _stage(settings, _checked(rel), data)
+
+
+def stage_delete(settings: Settings, rel: str) -> StagedChange:
+    """Validate the KB as it would be without the file at `rel` (nothing cites it, the
+    service scope stays); the result is applied like any other change."""
     rel = _checked(rel)
+    if rel == SCOPE_FILE:
+        raise ValidationError(rel, "服务范围文档定义了全部案例，不能删除；请改为编辑")
+    if not (settings.kb_dir / rel).is_file():
+        raise ValidationError(rel, "文件不存在（可能已被删除）")
+    return _stage(settings, rel, None)
+
+
+def stage_switch(settings: Settings, passage: str, enabled: bool) -> StagedChange:
+    """Switch a passage (an FAQ, a service-scope or document paragraph) off or on again: a
+    line in dict/disabled.txt, so it survives every re-ingest and the file keeps its text."""
+    current = settings.kb_dir / DISABLED_FILE
+    text = read_file(settings.kb_dir, DISABLED_FILE, settings.max_file_bytes).decode("utf-8") if current.exists() else ""
+    return stage(settings, DISABLED_FILE, toggled(text, passage, enabled).encode("utf-8"))
+
+
+def _stage(settings: Settings, rel: str, data: bytes | None) -> StagedChange:
     with tempfile.TemporaryDirectory(prefix="kefu-stage-") as tmp:
         staged = Path(tmp) / "kb"
+        staged.mkdir()
         # Exactly what ingest would read, read with its checks (no link followed out of the KB).
         for source in read_sources(settings.kb_dir, settings.max_file_bytes):
+            if source.rel == rel and data is None:
+                continue
             path = staged / source.rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(source.data)
-        target = staged / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        _kb, chunks, diffs = preview(settings, staged)
-    return StagedChange(rel, data, tuple(c for c in chunks if c.source == rel), len(chunks), tuple(diffs),
-                        replaces=(settings.kb_dir / rel).exists())
+        if data is not None:
+            target = staged / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        _kb, chunks, diffs = preview(settings, staged, changed=rel)
+    return StagedChange(rel, data or b"", tuple(c for c in chunks if c.source == rel), len(chunks), tuple(diffs),
+                        replaces=(settings.kb_dir / rel).exists(), delete=data is None)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -100,12 +128,15 @@ def apply(settings: Settings, change: StagedChange, embedder: KefuEmbeddings | N
     old = target.read_bytes() if target.exists() else None
     created = [] if target.parent.exists() else [target.parent]
     target.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(target, change.data)
+    if change.delete:
+        target.unlink(missing_ok=True)
+    else:
+        _write_atomic(target, change.data)
     try:
         return run_ingest(settings, embedder=embedder, hooks=hooks, load_embedder=load_embedder)
     except BaseException:
         if old is None:
-            target.unlink(missing_ok=True)
+            target.unlink(missing_ok=True)  # (a delete always has `old`)
             for folder in created:
                 if not any(folder.iterdir()):
                     folder.rmdir()

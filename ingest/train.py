@@ -21,14 +21,14 @@ def phrasings(kb: KnowledgeBase) -> list[Phrasing]:
     query-to-query), each playbook's summary, preconditions and self-service lines, each
     case's scope item and title, and the out-of-scope examples; each with its label."""
     out = [Phrasing(f.passage, q, f.case or category_label(f.category), "faq")
-           for f in kb.faqs for q in (f.question, *f.variants)]
+           for f in kb.faqs if f.passage not in kb.disabled for q in (f.question, *f.variants)]
     scope_id = {c.title: c.passage for c in kb.cases}
     for pb in kb.playbooks:
         passage = "playbook:" + scope_id[pb.case].split(":", 1)[1]
         lines = [pb.summary, *(i.text for i in (*pb.preconditions, *pb.self_service))]
         out += [Phrasing(passage, t, pb.case, "playbook") for t in lines]
     for p in kb.passages:
-        if p.case and p.id == scope_id.get(p.case):
+        if p.case and p.id == scope_id.get(p.case) and p.id not in kb.disabled:
             out += [Phrasing(p.id, p.text, p.case, "scope"), Phrasing(p.id, p.case, p.case, "scope")]
     return out + [Phrasing("oos", q, OOS_LABEL, "oos") for q in kb.negatives]
 

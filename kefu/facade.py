@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from core.access import LoginGuard, LoginResult
 from core.errors import BusyError, IndexError_, InputError
+from core.kb import FAQ, Case, FAQEntry
 from core.settings import Settings, load_settings
 from core.types import Answer, Conversation, Hooks
 from index import versions
@@ -24,7 +25,7 @@ from index.current import current_or_none, current_version
 from index.manifest import FORMAT, read_manifest, stored_format
 from index.prune import remove_leftovers
 from index.status import IndexStatus, index_status
-from ingest import restore, staging
+from ingest import faq_form, restore, staging, templates
 from ingest.pipeline import IngestReport, run_ingest
 from ingest.status import DocumentStatus, document_status
 from models.build import remove_leftovers as remove_model_leftovers
@@ -32,6 +33,7 @@ from records import feedback, handoff
 
 if TYPE_CHECKING:  # the model and search stack (torch, FAISS, LangChain) load on first use:
     # `kefu ingest` on an unchanged KB and `kefu rollback` never need them.
+    from answer.hittest import HitTest
     from answer.respond import Assistant
     from kefu.live import LiveAssistant
     from models.embed import KefuEmbeddings
@@ -150,6 +152,20 @@ class Kefu:
         """The ranked chunks and scores behind an answer (the hit-test, the LangChain retriever)."""
         return self.searcher().search(question)
 
+    def hit_test(self, question: str) -> HitTest:
+        """The ranked chunks in comparable numbers and the final verdict, for editors."""
+        from answer.hittest import hit_test
+
+        return hit_test(self.assistant(), question)
+
+    def disabled_passages(self) -> tuple[str, ...]:
+        """Passages an editor switched off, in the live version."""
+        return self.assistant().version.kb.disabled
+
+    def stage_switch(self, passage: str, enabled: bool) -> staging.StagedChange:
+        """Switch a passage off (or on again) as a validated change to dict/disabled.txt; apply it to publish."""
+        return staging.stage_switch(self.settings, passage, enabled)
+
     def searcher(self) -> Searcher:
         return self.assistant().searcher
 
@@ -207,6 +223,37 @@ class Kefu:
     def stage(self, rel: str, data: bytes) -> staging.StagedChange:
         """Validate the KB as it would be with `data` at `rel`; nothing is written."""
         return staging.stage(self.settings, rel, data)
+
+    def stage_delete(self, rel: str) -> staging.StagedChange:
+        """Validate the KB as it would be without `rel`; applied (deleted and ingested) like any change."""
+        return staging.stage_delete(self.settings, rel)
+
+    def faq_template(self, kind: str) -> bytes:
+        """An FAQ spreadsheet to fill in ("csv" or "xlsx"): the columns ingest reads and one valid example row."""
+        return {"csv": templates.faq_csv, "xlsx": templates.faq_xlsx}[kind]()
+
+    def faq_form_files(self) -> list[str]:
+        """FAQ files the form edits (YAML); spreadsheets are changed by upload."""
+        return faq_form.form_files(self.settings, self.editable_files())
+
+    def faq_entries(self, rel: str) -> list[FAQ]:
+        return faq_form.entries(self.settings, rel)
+
+    def taxonomy(self) -> tuple[list[str], list[Case]]:
+        """Categories and cases of the service scope in the KB folder (the form's pickers)."""
+        return faq_form.taxonomy(self.settings)
+
+    def write_faq(self, rel: str, entry: FAQEntry, replace: str | None) -> bytes:
+        """The FAQ file `rel` with `entry` in place of FAQ `replace` (appended when None); nothing is written."""
+        return faq_form.write_entry(self.read_kb_file(rel), rel, entry, replace)
+
+    @staticmethod
+    def case_titles(scope: bytes) -> tuple[str, ...]:
+        return faq_form.case_titles(scope)
+
+    @staticmethod
+    def faq_columns() -> tuple[templates.Column, ...]:
+        return templates.COLUMNS
 
     def apply(self, change: staging.StagedChange, hooks: Hooks | None = None) -> IngestReport:
         """Write a staged change into the KB and ingest; on failure the KB is restored."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import sys
 import time
@@ -151,15 +152,21 @@ REPORT = {
 }
 
 
+def plain_text(at) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "info", "error", "success") for e in getattr(at, kind)]
+    return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))
+
+
 def fake_eval(release: Path, seen: list):
     """A stand-in for `kefu eval --json`: says where it is, waits to be released, prints a report."""
     code = ("import json, os, sys, time, pathlib\n"
-            "print('· 正在评测 kefu', file=sys.stderr, flush=True)\n"
+            "print('· 系统：kefu,bm25', file=sys.stderr, flush=True)\n"
+            "print('· kefu：5/10', file=sys.stderr, flush=True)\n"
             f"pathlib.Path({str(release)!r} + '.tmp').write_text(str(os.getpid()))\n"
             f"os.replace({str(release)!r} + '.tmp', {str(release)!r} + '.pid')\n"  # whole, never half-written
             f"while not pathlib.Path({str(release)!r}).exists(): time.sleep(0.05)\n"
             f"print({json.dumps(REPORT, ensure_ascii=False)!r})\n")
-    return lambda settings, systems=(): seen.append(settings) or [sys.executable, "-c", code]
+    return lambda settings, systems=(), devset=None: seen.append((settings, devset)) or [sys.executable, "-c", code]
 
 
 def test_the_evaluation_page_is_for_editors(kb, monkeypatch):
@@ -181,6 +188,13 @@ def test_the_evaluation_runs_in_a_background_process_while_questions_are_answere
     ok(at)
     assert [s.label for s in at.status][0].startswith("正在后台评测") and at.button(key="eval_run").disabled
     deadline = time.monotonic() + 30
+    while not at.get("progress") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        at.run()
+    # One bar per system: Kefu half way, BM25 not started.
+    bars = [(b.proto.text, b.proto.value) for b in at.get("progress")]
+    assert bars == [("Kefu（本系统）：5/10", 50), ("BM25：等待中", 0)], bars
+    deadline = time.monotonic() + 30
     while not Path(str(release) + ".pid").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     child = int(Path(str(release) + ".pid").read_text())
@@ -201,4 +215,45 @@ def test_the_evaluation_runs_in_a_background_process_while_questions_are_answere
     assert list(table.index) == ["Kefu（本系统）"] and table.loc["Kefu（本系统）", "延迟 P95 (ms)"] == 30.0
     chart = json.loads(at.get("vega_lite_chart")[0].proto.spec)
     assert chart["mark"]["type"] == "bar" and list(at.dataframe[1].value["问题"]) == ["快递呢"]
-    assert seen[0] == load_settings()  # the app's own settings, handed to the child
+    assert seen[0] == (load_settings(), None)  # the app's own settings, handed to the child; the dev set
+    assert "开发集 devset.jsonl" in plain_text(at)
+
+    # The report is kept: a new browser session (after a restart too) finds it without running again.
+    later = ok(app().run())
+    later.switch_page("kefu/web/editor.py").run()
+    try_password(later, "editor", EDITOR)
+    later.switch_page("kefu/web/evaluation.py").run()
+    ok(later)
+    assert later.dataframe[0].value.loc["Kefu（本系统）", "延迟 P95 (ms)"] == 30.0
+    assert later.selectbox(key="eval_saved").options[0].startswith("开发集 devset.jsonl · ")
+
+
+def test_the_evaluation_runs_on_a_real_message_set_and_keeps_both_reports(kb, monkeypatch, tmp_path):
+    monkeypatch.setenv("KEFU_EDITOR_PASSWORD", EDITOR)
+    release = tmp_path / "release"
+    release.touch()  # no need to hold the child
+    seen = []
+    command = background.command
+    monkeypatch.setattr(background, "command", fake_eval(release, seen))
+    real = tmp_path / "real.tsv"
+    real.write_text("query\tgold\tcategories\tkind\n快递呢\t订单状态查询\t订单相关问题\treal\n", encoding="utf-8")
+    settings = load_settings()
+    background.save_report(settings, {**REPORT, "set": "eval/devset.jsonl", "set_kind": "dev", "finished_at": "2026-01-01 08:00"})
+    at = ok(app().run())
+    at.switch_page("kefu/web/editor.py").run()
+    try_password(at, "editor", EDITOR)
+    at.switch_page("kefu/web/evaluation.py").run()
+    at.text_input(key="eval_set").input(str(tmp_path / "missing.tsv"))
+    at.button(key="eval_run").click().run()
+    assert "找不到评测集文件" in ok(at).error[0].value and not seen
+    at.text_input(key="eval_set").input(str(real))
+    at.button(key="eval_run").click().run()
+    deadline = time.monotonic() + 30
+    while "真实消息集" not in plain_text(at) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        at.run()
+    assert seen == [(settings, str(real))]  # handed to `kefu eval --set`
+    assert "真实消息集 real.tsv：10 条" in plain_text(at)
+    assert command(settings, (), str(real))[-2:] == ["--set", str(real)]
+    # Both sets' last reports are kept, newest first.
+    assert [r["set_kind"] for r in background.saved_reports(settings)] == ["real", "dev"]

@@ -19,6 +19,7 @@ from index import versions as store
 from ingest import staging as ui_staging
 from ingest.collect import kb_files
 from ingest.pipeline import run_ingest
+from ingest.validate import load_kb
 from kefu import Kefu
 from kefu.web import common as ui_common
 from records import feedback, handoff
@@ -68,6 +69,11 @@ def login(at: AppTest, password: str = PASSWORD) -> AppTest:
     at.text_input(key="editor_pw").input(password)
     at.button(key="editor_login_btn").click().run()
     return ok(at)
+
+
+def docs_table(at: AppTest):
+    """The document list (title, kind, entries, status, last change, file)."""
+    return next(d.value for d in at.dataframe if "状态" in d.value.columns)
 
 
 def texts(at: AppTest) -> str:
@@ -385,8 +391,16 @@ def test_editor_needs_the_right_password_then_lists_documents(kb, monkeypatch):
     at.text_input(key="editor_pw").input(PASSWORD)
     at.button(key="editor_login_btn").click().run()
     ok(at)
-    docs = at.dataframe[0].value
+    docs = docs_table(at)
     assert "faqs/logistics.yaml" in set(docs["文件"]) and set(docs["状态"]) == {"已上线"}
+    rows = docs.set_index("文件")
+    # Documents by what an editor calls them: title, kind, entry count, last change.
+    assert list(docs.columns[:5]) == ["标题", "类型", "条目数", "状态", "最后修改 (UTC)"]
+    assert tuple(rows.loc["faqs/logistics.yaml", ["标题", "类型"]]) == ("物流与配送问题 FAQ", "FAQ")
+    assert rows.loc["faqs/logistics.yaml", "条目数"] == sum(f.file == "faqs/logistics.yaml" for f in load_kb(kb).faqs)
+    assert tuple(rows.loc["playbooks/5-3-lost-or-damaged.yaml", ["标题", "类型", "条目数"]]) == ("包裹丢失或损毁 处理手册", "处理手册", 3)
+    assert tuple(rows.loc["service_scope.md", ["标题", "条目数"]]) == ("服务范围文档", 23)
+    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", d) for d in docs["最后修改 (UTC)"])
     samples = plain(next(w.value for w in at.warning if "仍含示例内容" in w.value))
     assert re.search(r"\d+ 条 FAQ 仍含示例内容", samples) and "MEM-003" in samples  # 99元/年: editors see what to replace
     assert len(docs) == len(kb_files(kb)) > 30
@@ -413,6 +427,8 @@ def test_a_gbk_upload_is_refused_and_a_utf8_one_goes_live(kb, monkeypatch):
     ok(at)
     error = plain(at.error[0].value)
     assert "faqs/新增问答.csv 第 2 行" in error and "GBK" in error
+    # The hint converts this very file, and names the spreadsheet's own way to save UTF-8.
+    assert "iconv -f GBK -t UTF-8 '新增问答.csv' > '新增问答-utf8.csv'" in error and "CSV UTF-8" in error
     assert not [b for b in at.button if b.key == "apply"]
     assert snapshot(settings.index_dir) == index_before and snapshot(kb) == kb_before
 
@@ -427,7 +443,7 @@ def test_a_gbk_upload_is_refused_and_a_utf8_one_goes_live(kb, monkeypatch):
     assert (kb / "faqs" / "新增问答.csv").read_bytes() == csv.encode("utf-8")
     live = store.current_version(settings.index_dir)
     assert live != min(store.list_versions(settings.index_dir)) and f"已上线 {live}" in plain(at.success[0].value)
-    assert at.dataframe[0].value.set_index("文件").loc["faqs/新增问答.csv", "状态"] == "已上线"
+    assert docs_table(at).set_index("文件").loc["faqs/新增问答.csv", "状态"] == "已上线"
 
 
 def test_an_edit_naming_an_unknown_case_is_refused_and_changes_nothing(kb, monkeypatch):
@@ -435,6 +451,7 @@ def test_an_edit_naming_an_unknown_case_is_refused_and_changes_nothing(kb, monke
     at = login(ok(app().run()))
     settings = load_settings()
     index_before, kb_before = snapshot(settings.index_dir), snapshot(kb)
+    at.radio(key="edit_mode").set_value("编辑原文（高级）").run()
     at.selectbox(key="edit_file").set_value("faqs/logistics.yaml").run()
     area = at.text_area(key="edit_text::faqs/logistics.yaml")
     line = 1 + area.value.splitlines().index("  case: 包裹丢失或损毁")  # the `case:` line of LOG-007
@@ -455,6 +472,7 @@ def test_an_edit_goes_live_without_a_restart_and_rolls_back(kb, monkeypatch):
     assert LOG007_ANSWER in cited(at) and "温馨提示" not in cited(at)
 
     login(at)
+    at.radio(key="edit_mode").set_value("编辑原文（高级）").run()
     at.selectbox(key="edit_file").set_value("faqs/logistics.yaml").run()
     area = at.text_area(key="edit_text::faqs/logistics.yaml")
     assert area.value.count(LOG007_ANSWER) == 1
@@ -485,13 +503,188 @@ def test_an_edit_goes_live_without_a_restart_and_rolls_back(kb, monkeypatch):
     assert [plain(m.value) for m in at.success] == [f"已回滚：{v2} → {v1}，知识库文件已恢复为该版本的内容"]  # the ingest report is gone
     assert LOG007_ANSWER in (kb / "faqs" / "logistics.yaml").read_text(encoding="utf-8")
     assert "温馨提示" not in (kb / "faqs" / "logistics.yaml").read_text(encoding="utf-8")  # the edit is undone in kb/ too
-    assert set(at.dataframe[0].value["状态"]) == {"已上线"}
+    assert set(docs_table(at)["状态"]) == {"已上线"}
     at.switch_page("kefu/web/agent.py").run()
     ask_agent(at, QUESTION)
     assert "温馨提示" not in cited(at) and v1 in footer(at)
 
 
-def test_hit_test_and_negative_feedback_panels(kb, monkeypatch):
+CSV_HEAD = "id,question,variants,answer,case,category,effective_date,source,sample\n"
+
+
+def upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.radio(key="edit_mode").set_value("上传文件").run()
+    at.file_uploader(key="upload").set_value((name, data, "text/csv")).run()
+    at.button(key="validate_upload").click().run()
+    return ok(at)
+
+
+def apply_button(at: AppTest):
+    return next((b for b in at.button if b.key == "apply"), None)
+
+
+def test_the_uploader_offers_templates_that_pass_validation_and_states_the_real_limit(kb, monkeypatch):
+    monkeypatch.setenv("KEFU_EDITOR_PASSWORD", PASSWORD)
+    at = login(ok(app().run()))
+    at.radio(key="edit_mode").set_value("上传文件").run()
+    ok(at)
+    uploader = at.file_uploader(key="upload")
+    assert uploader.proto.max_upload_size_mb == 2 and "不超过 2 MB" in uploader.label  # not Streamlit's 200 MB
+    columns = next(d.value for d in at.dataframe if "列名" in d.value.columns)
+    assert list(columns["列名"]) == ["id", "question", "variants", "answer", "case", "category", "effective_date", "source", "sample"]
+    assert all(columns["说明"].str.len() > 5) and "|" in columns.set_index("列名").loc["variants", "说明"]
+    assert {b.key for b in at.get("download_button")} == {"tpl_csv", "tpl_xlsx"}
+    kefu = Kefu(load_settings())
+    for name, kind in (("FAQ模板.csv", "csv"), ("FAQ模板.xlsx", "xlsx")):
+        at.file_uploader(key="upload").set_value((name, kefu.faq_template(kind), "application/octet-stream")).run()
+        at.button(key="validate_upload").click().run()
+        ok(at)
+        assert not at.error, [e.value for e in at.error]
+        preview = next(d.value for d in at.dataframe if "段落" in d.value.columns)
+        assert list(preview["段落"]) == ["faq:LOG-901"], name  # the example row is a valid FAQ as it stands
+
+
+def test_validation_shows_every_error_at_once(kb, monkeypatch):
+    monkeypatch.setenv("KEFU_EDITOR_PASSWORD", PASSWORD)
+    at = login(ok(app().run()))
+    bad = (CSV_HEAD + "LOG-910,问一,,答一,配送时间更改,物流与配送问题,2026-13-01,依据,否\n"
+           "LOG-911,问二,,答二,配送时间更改,物流与配送问题,2026-01-01,依据,也许\n"
+           "LOG-912,问三,,,配送时间更改,物流与配送问题,2026-01-01,依据,否\n")
+    upload(at, "批量.csv", bad.encode())
+    error = plain(at.error[0].value)
+    assert "（共 3 处）" in error
+    for line, what in ((2, "不是有效日期"), (3, "sample"), (4, "answer")):
+        assert re.search(rf"faqs/批量\.csv 第 {line} 行：[^\n]*{what}", error), (line, error)
+    assert apply_button(at) is None
+
+
+def test_a_duplicate_id_is_blamed_on_the_uploaded_file(kb, monkeypatch):
+    monkeypatch.setenv("KEFU_EDITOR_PASSWORD", PASSWORD)
+    at = login(ok(app().run()))
+    # "a.csv" sorts before logistics.yaml: ingest meets the upload first, yet the upload is at fault.
+    upload(at, "a.csv", (CSV_HEAD + "LOG-007,重复的编号,,答,,物流与配送问题,2026-01-01,依据,否\n").encode())
+    error = plain(at.error[0].value)
+    assert "faqs/a.csv 第 2 行" in error and "LOG-007" in error and "faqs/logistics.yaml" in error
+    assert "faqs/logistics.yaml 第" not in error.split("：")[0]
+
+
+def test_a_document_is_deleted_after_validation_and_republished(kb, monkeypatch):
+    monkeypatch.setenv("KEFU_EDITOR_PASSWORD", PASSWORD)
+    at = login(ok(app().run()))
+    settings = load_settings()
+    v1 = store.current_version(settings.index_dir)
+    # A file that playbooks cite cannot go: every citation that would break is listed, nothing changes.
+    kb_before = snapshot(kb)
+    at.radio(key="edit_mode").set_value("删除文档").run()
+    assert at.selectbox(key="delete_file").value is None  # nothing is preselected for deletion
+    at.selectbox(key="delete_file").set_value("faqs/logistics.yaml").run()
+    at.button(key="validate_delete").click().run()
+    ok(at)
+    error = plain(at.error[0].value)
+    assert re.search(r"（共 \d+ 处）", error) and error.count("playbooks/") > 1 and "faq:LOG-007" in error
+    assert apply_button(at) is None and snapshot(kb) == kb_before
+
+    upload(at, "新增.csv", (CSV_HEAD + "LOG-920,临时问题,,临时答复。,,物流与配送问题,2026-01-01,依据,否\n").encode())
+    apply_button(at).click().run()
+    v2 = store.current_version(settings.index_dir)
+    assert v2 != v1 and "faqs/新增.csv" in set(docs_table(at)["文件"])
+    at.radio(key="edit_mode").set_value("删除文档").run()
+    at.selectbox(key="delete_file").set_value("faqs/新增.csv").run()
+    at.button(key="validate_delete").click().run()
+    ok(at)
+    assert any("校验通过：删除 faqs/新增.csv" in plain(m.value) for m in at.success)
+    assert apply_button(at).label == "确认删除并入库"
+    apply_button(at).click().run()
+    ok(at)
+    v3 = store.current_version(settings.index_dir)
+    assert v3 not in (v1, v2) and not (kb / "faqs" / "新增.csv").exists()
+    assert "faqs/新增.csv" not in set(docs_table(at)["文件"]) and f"已上线 {v3}" in plain(at.success[0].value)
+    assert "faq:LOG-920" not in {c.passage for c in store.read_version(settings.index_dir).chunks}
+
+
+def test_republish_publishes_what_changed_in_the_kb_folder(kb, monkeypatch):
+    monkeypatch.setenv("KEFU_EDITOR_PASSWORD", PASSWORD)
+    at = login(ok(app().run()))
+    settings = load_settings()
+    v1 = store.current_version(settings.index_dir)
+    at.button(key="republish").click().run()
+    ok(at)
+    assert store.current_version(settings.index_dir) == v1 and f"线上版本仍为 {v1}" in plain(texts(at))
+    p = kb / "faqs" / "logistics.yaml"
+    p.write_text(p.read_text(encoding="utf-8").replace(LOG007_ANSWER, "温馨提示：" + LOG007_ANSWER), encoding="utf-8")
+    at.switch_page("kefu/web/editor.py").run()
+    assert docs_table(at).set_index("文件").loc["faqs/logistics.yaml", "状态"] == "已修改未入库"
+    at.button(key="republish").click().run()
+    ok(at)
+    v2 = store.current_version(settings.index_dir)
+    assert v2 != v1 and set(docs_table(at)["状态"]) == {"已上线"} and f"已上线 {v2}" in plain(at.success[0].value)
+    # A broken folder is refused with every problem listed, and the live version stays.
+    p.write_text(p.read_text(encoding="utf-8").replace("case: 包裹丢失或损毁", "case: 不存在的案例"), encoding="utf-8")
+    at.button(key="republish").click().run()
+    ok(at)
+    assert "重新发布未通过校验" in at.error[0].value and "不存在的案例" in plain(at.error[0].value)
+    assert store.current_version(settings.index_dir) == v2
+
+
+def test_the_faq_form_edits_one_entry_and_adds_another(kb, monkeypatch):
+    monkeypatch.setenv("KEFU_EDITOR_PASSWORD", PASSWORD)
+    at = login(ok(app().run()))
+    settings = load_settings()
+    assert at.radio(key="edit_mode").value == "FAQ 表单"  # the form is what an editor meets first
+    at.selectbox(key="faq_file").set_value("faqs/logistics.yaml").run()
+    at.selectbox(key="faq_pick::faqs/logistics.yaml").set_value("LOG-007").run()
+    k = "faqs/logistics.yaml::LOG-007"
+    assert at.text_area(key=f"faq_a::{k}").value == next(f.answer for f in load_kb(kb).faqs if f.id == "LOG-007")
+    assert at.selectbox(key=f"faq_case::{k}").value == "包裹丢失或损毁"
+    original = (kb / "faqs" / "logistics.yaml").read_text(encoding="utf-8")
+    at.text_area(key=f"faq_a::{k}").input("温馨提示：" + at.text_area(key=f"faq_a::{k}").value)
+    at.text_area(key=f"faq_v::{k}").input(at.text_area(key=f"faq_v::{k}").value + "\n快递说送到了我没见着")
+    at.checkbox(key=f"faq_sample::{k}").check()
+    at.button(key="validate_form").click().run()
+    ok(at)
+    assert "校验通过" in at.success[0].value
+    at.button(key="apply").click().run()
+    ok(at)
+    faq = next(f for f in load_kb(kb).faqs if f.id == "LOG-007")
+    assert faq.answer.startswith("温馨提示：" + LOG007_ANSWER) and faq.sample and faq.variants[-1] == "快递说送到了我没见着"
+    edited = (kb / "faqs" / "logistics.yaml").read_text(encoding="utf-8")
+    # Only that entry's block changed: the other entries and the comments are as they were.
+    assert edited.splitlines()[0] == original.splitlines()[0] and len(edited) - len(original) < 80
+    assert store.current_version(settings.index_dir) != min(store.list_versions(settings.index_dir))
+
+    at.selectbox(key="faq_pick::faqs/logistics.yaml").set_value("＋ 新建 FAQ").run()
+    k = "faqs/logistics.yaml::＋ 新建 FAQ"
+    assert at.selectbox(key=f"faq_cat::{k}").value == "物流与配送问题"  # the file's own category to start with
+    at.text_input(key=f"faq_id::{k}").input("LOG-930")
+    at.text_input(key=f"faq_q::{k}").input("快递员不送上楼怎么办")
+    at.text_area(key=f"faq_a::{k}").input("送货上楼以配送服务说明为准；未按约定送达时，可以联系人工客服反馈。")
+    at.selectbox(key=f"faq_case::{k}").set_value("配送时间更改")
+    at.text_input(key=f"faq_src::{k}").input("服务范围文档 五.1")
+    at.button(key="validate_form").click().run()
+    ok(at)
+    at.button(key="apply").click().run()
+    ok(at)
+    new = next(f for f in load_kb(kb).faqs if f.id == "LOG-930")
+    assert (new.case, new.category, new.file) == ("配送时间更改", "物流与配送问题", "faqs/logistics.yaml")
+
+
+def test_the_raw_editor_opens_nothing_by_itself_and_warns_before_case_titles_change(kb, monkeypatch):
+    monkeypatch.setenv("KEFU_EDITOR_PASSWORD", PASSWORD)
+    at = login(ok(app().run()))
+    at.radio(key="edit_mode").set_value("编辑原文（高级）").run()
+    ok(at)
+    assert at.selectbox(key="edit_file").value is None and not at.text_area
+    at.selectbox(key="edit_file").set_value("service_scope.md").run()
+    assert "案例标题是整个知识库的分类键" in plain("".join(w.value for w in at.warning))
+    area = at.text_area(key="edit_text::service_scope.md")
+    area.input(area.value.replace("包裹丢失或损毁", "包裹丢失", 1)).run()
+    assert "会改动或删除案例标题：包裹丢失或损毁" in plain(texts(at))
+    assert at.button(key="validate_edit").disabled  # not until the editor confirms
+    at.checkbox(key="confirm_rename").check().run()
+    assert not at.button(key="validate_edit").disabled
+
+
+def test_hit_test_panel_verdict_comparable_scores_history_and_negative_feedback(kb, monkeypatch):
     monkeypatch.setenv("KEFU_EDITOR_PASSWORD", PASSWORD)
     at = ok(app().run())
     settings = load_settings()
@@ -499,14 +692,59 @@ def test_hit_test_and_negative_feedback_panels(kb, monkeypatch):
                     kb_version="v1", rating="down", comment="没答上")
     feedback.record(settings, role="agent", question="好评", case=None, kb_version="v1", rating="up")
     login(at)
-    at.text_input(key="hit_q").input(QUESTION)
-    at.button(key="hit_go").click().run()
-    ok(at)
+    for q in ("退款多久到账", QUESTION):
+        at.text_input(key="hit_q").input(q)
+        at.button(key="hit_go").click().run()
+        ok(at)
     hits = next(d.value for d in at.dataframe if "融合分" in d.value.columns)
     assert hits.iloc[0]["段落"] == "faq:LOG-007" and len(hits) == 10
-    assert {"向量分", "词法分"} <= set(hits.columns) and list(hits["融合分"]) == sorted(hits["融合分"], reverse=True)
+    # Comparable numbers: every score is on a 0-1 scale and the fused one is their stated sum.
+    assert "词法分" not in hits.columns and {"向量相似度", "词法匹配度"} <= set(hits.columns)
+    assert hits[["向量相似度", "词法匹配度"]].stack().between(0, 1).all()
+    assert ((hits["向量相似度"] + 0.1 * hits["词法匹配度"] - hits["融合分"]).abs() < 0.002).all()
+    assert list(hits["融合分"]) == sorted(hits["融合分"], reverse=True)
+    verdict = plain(next(m.value for m in at.success if "最终判定" in m.value))
+    assert "作答：案例「包裹丢失或损毁」" in verdict and "FAQ LOG-007 的标准答复" in verdict
+    history = next(d.value for d in at.dataframe if "判定" in d.value.columns)
+    assert list(history["问题"]) == [QUESTION, "退款多久到账"] and history.iloc[0]["判定"].startswith("作答：")
     fb = next(d.value for d in at.dataframe if "说明" in d.value.columns)
     assert list(fb["问题"]) == ["电话 139****5678 的订单丢了"] and list(fb["角色"]) == ["用户"]
+
+
+def test_a_refused_question_says_so_in_the_hit_test(kb, monkeypatch):
+    monkeypatch.setenv("KEFU_OOS_THRESHOLD", "0")  # everything counts as not covered
+    kefu = Kefu(load_settings())
+    kefu.ingest()
+    result = kefu.hit_test(QUESTION)
+    assert result.refused and result.verdict.startswith("拒答：知识库未覆盖") and result.rows
+
+
+def test_an_faq_is_switched_off_and_on_without_deleting_it(kb, monkeypatch):
+    monkeypatch.setenv("KEFU_EDITOR_PASSWORD", PASSWORD)
+    at = login(ok(app().run()))
+    settings = load_settings()
+    faq_file = (kb / "faqs" / "logistics.yaml").read_bytes()
+    at.text_input(key="hit_q").input(QUESTION)
+    at.button(key="hit_go").click().run()
+    at.selectbox(key="hit_switch").set_value("faq:LOG-007").run()
+    at.button(key="hit_disable").click().run()
+    ok(at)
+    assert "已停用 faq:LOG-007" in plain(texts(at))
+    hits = next(d.value for d in at.dataframe if "融合分" in d.value.columns)
+    assert "faq:LOG-007" not in set(hits["段落"])  # the test query was run again on the new version
+    assert (kb / "faqs" / "logistics.yaml").read_bytes() == faq_file  # the entry itself is untouched
+    assert "faq:LOG-007" in (kb / "dict" / "disabled.txt").read_text(encoding="utf-8")
+    # It stays off through a re-ingest (the switch is in the KB), and answers no longer use it.
+    at.button(key="republish").click().run()
+    live = store.read_version(settings.index_dir)
+    assert "faq:LOG-007" not in {c.passage for c in live.chunks} and "faq:LOG-007" in live.kb.disabled
+    assert Kefu(settings).ask(QUESTION).faq_id != "LOG-007"
+    at.button(key="enable::faq:LOG-007").click().run()
+    ok(at)
+    assert "已重新启用 faq:LOG-007" in plain(texts(at))
+    hits = next(d.value for d in at.dataframe if "融合分" in d.value.columns)
+    assert hits.iloc[0]["段落"] == "faq:LOG-007"
+    assert not [b for b in at.button if (b.key or "").startswith("enable::")]
 
 
 # --- helpers the pages rely on ----------------------------------------------------------------------------
@@ -557,6 +795,11 @@ def test_no_page_renders_html():
     assert len(sources) >= 6
     for path in sources:
         code = path.read_text(encoding="utf-8")
+        if path.name == "common.py":
+            # The one exception: the uploader's stylesheet, a constant with only a number put in.
+            assert code.count("st.html(") == 1 and "st.html(UPLOADER_CSS.replace(\"{mb}\", str(int(limit_mb))))" in code
+            code = code.replace("st.html(UPLOADER_CSS", "")
+            assert "<" not in ui_common.UPLOADER_CSS.removeprefix("<style>").removesuffix("</style>")
         assert "unsafe_allow_html" not in code and "st.html" not in code, path
 
 

@@ -23,6 +23,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 QUESTION = "物流显示签收了但我没收到"
+EDITOR_PASSWORD = "editor-walk-2026"
 FIRST_START_SECONDS = 420  # kefu serve builds the index with the real model before it answers (2 shared cores)
 
 
@@ -59,9 +60,9 @@ def app_url(chromium, real_settings, shipped_kb, tmp_path):
     """`kefu serve` on a free port with a fresh KEFU_HOME (the converted model linked in, no
     index): it builds the index before it answers, so the first page view is served ready."""
     env = dict(os.environ)
-    for var in ("KEFU_EMBEDDING_MODEL", "KEFU_EDITOR_PASSWORD", "KEFU_LOCK_TIMEOUT", "KEFU_OOS_THRESHOLD"):
+    for var in ("KEFU_EMBEDDING_MODEL", "KEFU_LOCK_TIMEOUT", "KEFU_OOS_THRESHOLD"):
         env.pop(var, None)
-    env.update(KEFU_HOME=str(real_settings.home), KEFU_KB=str(shipped_kb))
+    env.update(KEFU_HOME=str(real_settings.home), KEFU_KB=str(shipped_kb), KEFU_EDITOR_PASSWORD=EDITOR_PASSWORD)
     port = _free_port()
     log = tmp_path / "serve.log"
     cmd = [sys.executable, "-m", "kefu.cli", "serve", "--port", str(port), "--address", "127.0.0.1"]
@@ -96,7 +97,7 @@ def _markers(page):
     return page.get_by_role("button", name=re.compile(r"^\[\d+\]$"))
 
 
-def test_agent_customer_and_editor_pages_in_chromium(app_url, chromium, tmp_path):
+def test_agent_customer_and_editor_pages_in_chromium(app_url, chromium, shipped_kb, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     shots = Path(os.environ.get("KEFU_SCREENSHOTS", tmp_path))
@@ -174,7 +175,7 @@ def test_agent_customer_and_editor_pages_in_chromium(app_url, chromium, tmp_path
                 expect(messages.nth(2 * i + 1)).not_to_be_empty()
             expect(messages.nth(1)).to_contain_text("您是想问")
             expect(messages.nth(3)).to_contain_text("您可以先自己试试")
-            expect(page.get_by_text("转人工后由物流理赔组为您处理")).to_be_visible()
+            expect(page.get_by_text("转人工后由物流理赔组为您处理")).to_be_visible()  # the conversation stays on the parcel
             assert "内部备注" not in page.get_by_test_id("stMainBlockContainer").inner_text()
             _shot(page, shots, "customer")
             page.get_by_role("button", name="转人工").click()
@@ -188,11 +189,110 @@ def test_agent_customer_and_editor_pages_in_chromium(app_url, chromium, tmp_path
             expect(page.get_by_text(ref)).to_be_visible()
             _shot(page, shots, "customer-reload")
 
-            # 知识库管理: locked without a password, says how to enable it, offers nothing else.
+            # 知识库管理: nothing but the password form until the editor logs in.
             page.goto(f"{app_url}/editor")
-            expect(page.get_by_text("KEFU_EDITOR_PASSWORD", exact=True)).to_be_visible(timeout=60_000)
+            page.get_by_label("编辑密码").wait_for(timeout=60_000)
             expect(page.get_by_test_id("stFileUploader")).to_have_count(0)
-            expect(page.get_by_test_id("stTextInput")).to_have_count(0)
             expect(page.get_by_test_id("stTextArea")).to_have_count(0)
+            _editor_walk(page, shots, shipped_kb, tmp_path)
         finally:
             browser.close()
+
+
+def _tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def _pick(page, label: str, option: str) -> None:
+    """Choose `option` (its start) in the selectbox labelled `label`."""
+    page.get_by_test_id("stSelectbox").filter(has_text=label).click()
+    page.keyboard.type(option)  # the list is long and drawn lazily: narrow it down, take the first
+    page.keyboard.press("Enter")
+
+
+def _publish(page, button: str) -> None:
+    """Click the publish button; done when it is gone (the change is applied) and the new version is said."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name=button).click()
+    expect(page.get_by_role("button", name=button)).to_have_count(0, timeout=180_000)
+    expect(page.get_by_text(re.compile(r"已上线 v\d{4}-"))).to_be_visible(timeout=60_000)
+
+
+def _editor_walk(page, shots: Path, kb: Path, tmp_path: Path) -> None:
+    """Log in; template download; form edit; upload; delete; rollback; re-ingest; hit-test."""
+    from playwright.sync_api import expect
+
+    page.get_by_label("编辑密码").fill(EDITOR_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    table = page.get_by_test_id("stDataFrame").first
+    expect(table).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("button", name="重新发布")).to_be_visible()
+    _shot(page, shots, "editor-documents")
+
+    # A template to fill in, with the columns explained.
+    _tab(page, "修改与入库")
+    page.get_by_text("上传文件", exact=True).click()
+    page.get_by_text("FAQ 表格的列说明与模板下载").click()
+    guide = page.get_by_test_id("stExpander").filter(has_text="FAQ 表格的列说明与模板下载")
+    expect(guide.get_by_test_id("stDataFrame")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("不超过 2 MB").first).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="下载 CSV 模板").click()
+    template = tmp_path / "FAQ模板.csv"
+    download.value.save_as(template)
+    assert template.read_bytes().startswith("\ufeffid,question,variants,answer".encode())
+    _shot(page, shots, "editor-template")
+
+    # The FAQ form (what an editor meets first): a new FAQ in the first FAQ file, validated, published.
+    page.get_by_text("FAQ 表单", exact=True).click()
+    page.get_by_role("textbox", name="编号", exact=True).fill("ACC-901")
+    page.get_by_role("textbox", name="标准问法", exact=True).fill("换了手机号怎么登录")
+    page.get_by_role("textbox", name="其他问法（每行一个）", exact=True).fill("手机号换了\n旧手机号不用了")
+    page.get_by_role("textbox", name="标准答复", exact=True).fill("请在登录页选择其他验证方式，验证身份后即可在账户设置中更换绑定的手机号。")
+    page.get_by_role("textbox", name="依据", exact=True).fill("服务范围文档 四.1")
+    page.get_by_role("button", name="校验", exact=True).click()
+    expect(page.get_by_text(re.compile("校验通过：faqs/account.yaml"))).to_be_visible(timeout=60_000)
+    _shot(page, shots, "editor-form")
+    _publish(page, "写入知识库并入库")
+    assert "ACC-901" in (kb / "faqs" / "account.yaml").read_text(encoding="utf-8")
+
+    # Upload the filled-in template.
+    page.get_by_text("上传文件", exact=True).click()
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(template))
+    page.get_by_role("button", name="校验文件").click()
+    expect(page.get_by_text(re.compile("校验通过：faqs/FAQ模板.csv"))).to_be_visible(timeout=60_000)
+    _publish(page, "写入知识库并入库")
+    assert (kb / "faqs" / "FAQ模板.csv").is_file()
+    _shot(page, shots, "editor-upload")
+
+    # Delete it again: validated, then published.
+    page.get_by_text("删除文档", exact=True).click()
+    _pick(page, "要删除的文档", "物流与配送问题 FAQ（faqs/FAQ模板.csv）")
+    page.get_by_role("button", name="校验删除").click()
+    expect(page.get_by_text(re.compile("校验通过：删除 faqs/FAQ模板.csv"))).to_be_visible(timeout=60_000)
+    _publish(page, "确认删除并入库")
+    assert not (kb / "faqs" / "FAQ模板.csv").exists()
+    _shot(page, shots, "editor-delete")
+
+    # Roll back: the deleted file is back, in the index and in the KB folder.
+    _tab(page, "版本与回滚")
+    page.get_by_role("button", name="回滚到上一版本").click()
+    expect(page.get_by_text(re.compile("已回滚：.+知识库文件已恢复"))).to_be_visible(timeout=120_000)
+    assert (kb / "faqs" / "FAQ模板.csv").is_file()
+    _shot(page, shots, "editor-rollback")
+
+    # Re-ingest an unchanged KB: nothing to do, the live version stays.
+    _tab(page, "文档")
+    page.get_by_role("button", name="重新发布").click()
+    expect(page.get_by_text(re.compile("知识库未变化，线上版本仍为 v"))).to_be_visible(timeout=120_000)
+
+    # Hit-test: the verdict, scores on one scale, the history of test queries.
+    _tab(page, "命中测试")
+    page.get_by_label("测试问题").fill(QUESTION)
+    page.get_by_role("button", name="检索").click()
+    expect(page.get_by_text(re.compile("最终判定：作答：案例「包裹丢失或损毁」"))).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("测试记录", exact=False)).to_be_visible()
+    main = page.get_by_test_id("stMainBlockContainer").inner_text()
+    assert "向量相似度" in main and "词法匹配度" in main and "\\" not in main
+    _shot(page, shots, "editor-hit-test")

@@ -184,3 +184,23 @@ def test_bad_date_and_unknown_field(tiny_kb):
 def test_unsupported_file_type(tiny_kb):
     (tiny_kb / "faqs" / "notes.docx").write_bytes(b"x")
     assert "不支持此文件类型" in str(_error(tiny_kb))
+
+
+def test_disabled_passages_are_validated_and_left_out_of_search(shipped_kb):
+    from ingest.split import split_kb
+    from ingest.train import phrasings
+
+    (shipped_kb / "dict" / "disabled.txt").write_text("# 停用\nfaq:LOG-007\nscope:5.3\n", encoding="utf-8")
+    kb = load_kb(shipped_kb)
+    assert kb.disabled == ("faq:LOG-007", "scope:5.3")
+    assert any(f.id == "LOG-007" for f in kb.faqs)  # kept in the KB: playbooks may still cite it
+    passages = {c.passage for c in split_kb(kb)}
+    assert "faq:LOG-007" not in passages and "scope:5.3" not in passages and "faq:LOG-001" in passages
+    assert not any(p.passage in ("faq:LOG-007", "scope:5.3") for p in phrasings(kb))
+    (shipped_kb / "dict" / "disabled.txt").write_text("faq:LOG-404\n包裹\n", encoding="utf-8")
+    with pytest.raises(ValidationError) as err:
+        load_kb(shipped_kb)
+    assert (err.value.source, err.value.line) == ("dict/disabled.txt", 2) and "不是可停用的段落编号" in err.value.detail
+    (shipped_kb / "dict" / "disabled.txt").write_text("faq:LOG-404\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match="停用的段落 'faq:LOG-404' 不存在"):
+        load_kb(shipped_kb)

@@ -138,6 +138,24 @@ def login_form(kefu: Kefu, form: str, passwords: dict[str, str], label: str) -> 
         st.error("密码不正确。")
 
 
+# --- the file uploader in Chinese -------------------------------------------------------------------
+
+# Streamlit's uploader has fixed English text ("Upload", "2MB per file • MD, CSV"). This
+# stylesheet, a constant but for the size (an int), shows Chinese instead; it is the one
+# piece of HTML in the app, and no user or KB text ever goes into it.
+UPLOADER_CSS = """<style>
+[data-testid="stFileUploaderDropzone"] button * { font-size: 0 !important; }
+[data-testid="stFileUploaderDropzone"] button [data-testid="stIconMaterial"] { font-size: 1.25rem !important; }
+[data-testid="stFileUploaderDropzone"] button::after { content: "选择文件"; font-size: 0.875rem; margin-left: 0.25rem; }
+[data-testid="stFileUploaderDropzoneInstructions"] * { font-size: 0 !important; }
+[data-testid="stFileUploaderDropzoneInstructions"]::after { content: "或把文件拖到这里 · 单个文件不超过 {mb} MB"; font-size: 0.875rem; opacity: 0.7; }
+</style>"""
+
+
+def uploader_in_chinese(limit_mb: int) -> None:
+    st.html(UPLOADER_CSS.replace("{mb}", str(int(limit_mb))))
+
+
 # --- safe Markdown ---------------------------------------------------------------------------------
 
 

@@ -4,11 +4,13 @@ negative feedback to act on."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 import streamlit as st
 
 from core.errors import KefuError, ValidationError
+from core.kb import FAQEntry
 from core.types import Hooks
 from kefu import Kefu
 from kefu.web import common as ui
@@ -20,17 +22,49 @@ HOW_TO_ENABLE = (
 )
 
 
+KIND_LABEL = {"scope": "服务范围", "faq": "FAQ", "playbook": "处理手册", "doc": "政策文档", "dict": "词表"}
+SCOPE_FILE = "service_scope.md"
+MODES = ["FAQ 表单", "上传文件", "删除文档", "编辑原文（高级）"]
+NO_CASE = "（无具体案例，只填类别）"
+NEW_FAQ = "＋ 新建 FAQ"
+
+
 def documents(kefu: Kefu) -> None:
     try:
         status = kefu.documents()
     except KefuError as e:
         st.error(ui.md(str(e)))
         return
+    st.session_state.docs_this_run = status  # parsing every file takes a while: once per run
     pending = sum(d.status != "live" for d in status)
-    st.caption(f"共 {len(status)} 个文件" + (f"，其中 {pending} 个与线上索引不一致，入库后生效。" if pending else "，全部已上线。"))
-    st.dataframe([{"文件": d.path, "状态": ui.STATUS_LABEL.get(d.status, d.status)} for d in status],
-                 hide_index=True, width="stretch", height="content")
+    if st.button("重新发布", key="republish", icon=":material/publish:",
+                 help="按知识库目录的当前内容校验并入库；内容未变化时线上版本保持不变"):
+        republish(kefu)
+    st.caption(f"共 {len(status)} 个文档" + (f"，其中 {pending} 个与线上索引不一致，重新发布后生效。" if pending else "，全部已上线。"))
+    st.dataframe([{"标题": d.title, "类型": KIND_LABEL.get(d.kind, d.kind), "条目数": d.entries,
+                   "状态": ui.STATUS_LABEL.get(d.status, d.status), "最后修改 (UTC)": d.changed, "文件": d.path}
+                  for d in status], hide_index=True, width="stretch", height="content",
+                 column_config={"条目数": st.column_config.NumberColumn(
+                     "条目数", help="服务范围：案例数；FAQ：条数；处理手册：情形数；政策文档：段落数；词表：行数")})
+    broken = [d for d in status if d.problem]
+    for d in broken:
+        st.error(f"{ui.md(d.title)}：{ui.md(d.problem)}")
     sample_content(kefu)
+
+
+def republish(kefu: Kefu) -> None:
+    """Re-ingest the KB folder as it is (what was changed outside the console, or after a fix)."""
+    for key in ("pending", "staged_for", "stage_error"):
+        st.session_state.pop(key, None)
+    bar = st.progress(0.0, text="正在重新发布…")
+    hooks = Hooks(progress=lambda done, total: bar.progress(min(done / max(total, 1), 1.0), text=f"正在嵌入：{done}/{total}"))
+    try:
+        st.session_state.ingest_report = kefu.ingest(hooks=hooks)
+    except ValidationError as e:
+        st.session_state.republish_errors = [(x.source, x.line, x.detail) for x in e.errors]
+    except KefuError as e:
+        st.session_state.republish_errors = [("", None, str(e))]
+    st.rerun()
 
 
 def sample_content(kefu: Kefu) -> None:
@@ -46,44 +80,147 @@ def sample_content(kefu: Kefu) -> None:
             st.caption("引用这些 FAQ 的客服回复：" + "；".join(ui.md(r) for r in live.sample_replies))
 
 
-def _fingerprint(rel: str, data: bytes) -> tuple[str, str]:
-    return rel, hashlib.sha256(data).hexdigest()
+def _fingerprint(rel: str, data: bytes | None) -> tuple[str, str]:
+    return rel, "delete" if data is None else hashlib.sha256(data).hexdigest()
 
 
-def _stage(kefu: Kefu, rel: str, data: bytes) -> None:
-    for key in ("pending", "stage_error", "ingest_report"):
+def _stage(kefu: Kefu, rel: str, data: bytes | None) -> None:
+    for key in ("pending", "stage_error", "ingest_report", "republish_errors"):
         st.session_state.pop(key, None)
     st.session_state.staged_for = _fingerprint(rel, data)
     try:
-        st.session_state.pending = kefu.stage(rel, data)
+        st.session_state.pending = kefu.stage(rel, data) if data is not None else kefu.stage_delete(rel)
     except ValidationError as e:
-        st.session_state.stage_error = (e.source, e.line, e.detail)
+        st.session_state.stage_error = [(x.source, x.line, x.detail) for x in e.errors]
 
 
-def choose_change(kefu: Kefu) -> tuple[str, bytes] | None:
-    """The file the editor is working on, as (path in the KB, bytes), after a validate click."""
-    mode = st.radio("操作", ["编辑现有文档", "上传文件"], horizontal=True, key="edit_mode")
-    if mode == "编辑现有文档":
-        try:
-            files = kefu.editable_files()
-        except KefuError as e:
-            st.error(ui.md(str(e)))
-            return None
-        rel = st.selectbox("文档", files, key="edit_file")
-        try:
-            text = kefu.read_kb_file(rel).decode("utf-8-sig")
-        except KefuError as e:
-            st.error(ui.md(str(e)))
-            return None
-        except UnicodeDecodeError:
-            st.error("这个文件不是 UTF-8 编码，无法在此编辑：请转换为 UTF-8 后通过“上传文件”替换。")
-            return None
-        data = st.text_area("内容", value=text, height=420, key=f"edit_text::{rel}").encode("utf-8")
-        if st.button("校验修改", key="validate_edit"):
-            _stage(kefu, rel, data)
-        return rel, data
-    upload = st.file_uploader("上传 Markdown 政策文档（放入 docs/）或 CSV / XLSX FAQ 表格（放入 faqs/）",
-                              type=["md", "csv", "xlsx"], key="upload")
+def _title(kefu: Kefu) -> dict[str, str]:
+    try:
+        status = st.session_state.get("docs_this_run") or kefu.documents()
+        return {d.path: f"{d.title}（{d.path}）" for d in status if d.status != "deleted"}
+    except KefuError:
+        return {}
+
+
+def templates(kefu: Kefu) -> None:
+    """The spreadsheet columns, explained, and templates to fill in."""
+    with st.expander("FAQ 表格的列说明与模板下载", expanded=False):
+        st.dataframe([{"列名": c.name, "必填": "是" if c.required else "否", "说明": c.meaning} for c in kefu.faq_columns()],
+                     hide_index=True, width="stretch")
+        st.caption("第一行为列名（顺序不限），每行一条 FAQ。模板中有一行可以直接通过校验的示例，请改成自己的内容。"
+                   "以 = + - @ 开头的单元格会被当作公式而拒绝：确需以这些字符开头时，在前面加一个英文单引号 '。")
+        a, b = st.columns(2)
+        a.download_button("下载 CSV 模板", kefu.faq_template("csv"), file_name="FAQ模板.csv", mime="text/csv",
+                          key="tpl_csv", icon=":material/download:", width="stretch")
+        b.download_button("下载 Excel 模板", kefu.faq_template("xlsx"), file_name="FAQ模板.xlsx",
+                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                          key="tpl_xlsx", icon=":material/download:", width="stretch")
+
+
+def faq_form(kefu: Kefu) -> tuple[str, bytes] | None:
+    """One FAQ at a time: pick a file and an entry (or a new one), fill in the fields."""
+    files = kefu.faq_form_files()
+    if not files:
+        st.info("知识库中还没有 YAML 格式的 FAQ 文件；表格文件（CSV / XLSX）请下载模板填写后上传。")
+        return None
+    titles = _title(kefu)
+    rel = st.selectbox("FAQ 文件", files, format_func=lambda f: titles.get(f, f), key="faq_file")
+    try:
+        faqs = kefu.faq_entries(rel)
+        categories, cases = kefu.taxonomy()
+    except ValidationError as e:
+        st.error(f"这个文件现在无法解析，请用“编辑原文（高级）”修正：{ui.md(str(e))}")
+        return None
+    by_id = {f.id: f for f in faqs}
+    picked = st.selectbox("条目", [NEW_FAQ, *by_id], key=f"faq_pick::{rel}",
+                          format_func=lambda i: i if i == NEW_FAQ else f"{i}　{by_id[i].question}")
+    old = by_id.get(picked)
+    entry = FAQEntry.from_faq(old) if old else None
+    key = f"{rel}::{picked}"
+    case_options = [NO_CASE, *(c.title for c in cases)]
+    case_category = {c.title: c.category for c in cases}
+    with st.form(f"faq_form::{key}", border=True):
+        a, b = st.columns([1, 3])
+        fid = a.text_input("编号", value=entry.id if entry else "", key=f"faq_id::{key}",
+                           placeholder="如 LOG-101", help="全库唯一；前缀见类别（ORD、PAY、AS、ACC、LOG、MEM）")
+        question = b.text_input("标准问法", value=entry.question if entry else "", key=f"faq_q::{key}")
+        variants = st.text_area("其他问法（每行一个）", value="\n".join(entry.variants) if entry else "", height=120,
+                                key=f"faq_v::{key}", help="用户的口语、简写、错别字说法，帮助匹配")
+        answer = st.text_area("标准答复", value=entry.answer if entry else "", height=140, key=f"faq_a::{key}",
+                              help="审核通过的答复，原样展示给用户")
+        c, d = st.columns(2)
+        case = c.selectbox("所属案例", case_options, key=f"faq_case::{key}",
+                           index=case_options.index(entry.case) if entry and entry.case in case_options else 0)
+        # A new entry starts in the category most of the file's entries have.
+        usual = entry.category if entry else max((f.category for f in faqs), key=[f.category for f in faqs].count, default="")
+        category = d.selectbox("类别（选了案例时以案例所属类别为准）", categories, key=f"faq_cat::{key}",
+                               index=categories.index(usual) if usual in categories else 0)
+        e, f, g = st.columns([1, 2, 1], vertical_alignment="bottom")
+        date = e.date_input("生效日期", value=entry.effective_date if entry else dt.date.today(), key=f"faq_date::{key}",
+                            format="YYYY-MM-DD")
+        source = f.text_input("依据", value=entry.source if entry else "", key=f"faq_src::{key}",
+                              placeholder="如 服务范围文档 五.1")
+        sample = g.checkbox("示例内容", value=entry.sample if entry else False, key=f"faq_sample::{key}",
+                            help="答复中的数字、时限是示例，上线前须按实际政策替换；页面会标注「示例内容，以实际政策为准」")
+        submitted = st.form_submit_button("校验", type="primary", key="validate_form")
+    new = FAQEntry(fid, question, tuple(v for v in variants.splitlines() if v.strip()), answer,
+                   None if case == NO_CASE else case, case_category.get(case, category), date, source, sample)
+    try:
+        data = kefu.write_faq(rel, new, old.id if old else None)
+    except KefuError as e:
+        st.error(ui.md(str(e)))
+        return None
+    if submitted:
+        _stage(kefu, rel, data)
+    return rel, data
+
+
+def raw_editor(kefu: Kefu) -> tuple[str, bytes] | None:
+    """The file as text, for experts: no document is opened until one is picked."""
+    try:
+        files = kefu.editable_files()
+    except KefuError as e:
+        st.error(ui.md(str(e)))
+        return None
+    titles = _title(kefu)
+    rel = st.selectbox("文档", files, index=None, placeholder="选择要编辑的文档", key="edit_file",
+                       format_func=lambda f: titles.get(f, f))
+    if rel is None:
+        st.caption("直接编辑 YAML / Markdown 原文，适合熟悉格式的编辑；修改单条 FAQ 请用“FAQ 表单”。")
+        return None
+    if rel == SCOPE_FILE:
+        st.warning("服务范围文档定义了六大类和 23 个案例。**案例标题是整个知识库的分类键**：FAQ 和处理手册都按标题引用，"
+                   "改动标题会让引用它的条目全部校验失败。只修改说明文字时请保持标题不变。", icon=":material/warning:")
+    try:
+        raw = kefu.read_kb_file(rel)
+        text = raw.decode("utf-8-sig")
+    except KefuError as e:
+        st.error(ui.md(str(e)))
+        return None
+    except UnicodeDecodeError:
+        st.error("这个文件不是 UTF-8 编码，无法在此编辑：请转换为 UTF-8 后通过“上传文件”替换。")
+        return None
+    data = st.text_area("内容", value=text, height=420, key=f"edit_text::{rel}").encode("utf-8")
+    renamed = ()
+    if rel == SCOPE_FILE:
+        before, after = kefu.case_titles(raw), kefu.case_titles(data)
+        renamed = tuple(t for t in before if t not in after)
+        if renamed and after:
+            st.warning("这次修改会改动或删除案例标题：" + "、".join(ui.md(t) for t in renamed)
+                       + "。引用这些标题的 FAQ 和处理手册需要同时修改。", icon=":material/warning:")
+    confirmed = not renamed or st.checkbox("我了解影响，仍要校验这次修改", key="confirm_rename")
+    if st.button("校验修改", key="validate_edit", disabled=not confirmed):
+        _stage(kefu, rel, data)
+    return rel, data
+
+
+def uploader(kefu: Kefu) -> tuple[str, bytes] | None:
+    templates(kefu)
+    limit_mb = max(1, kefu.settings.max_file_bytes // 1_000_000)
+    ui.uploader_in_chinese(limit_mb)
+    upload = st.file_uploader(f"选择文件：Markdown 政策文档（放入 docs/），或 CSV / XLSX FAQ 表格（放入 faqs/）；"
+                              f"单个文件不超过 {limit_mb} MB", type=["md", "csv", "xlsx"], key="upload",
+                              max_upload_size=limit_mb)
     if upload is None:
         return None
     try:
@@ -98,7 +235,38 @@ def choose_change(kefu: Kefu) -> tuple[str, bytes] | None:
     return rel, upload.getvalue()
 
 
-def staged_result(kefu: Kefu, current: tuple[str, bytes] | None) -> None:
+def deleter(kefu: Kefu) -> tuple[str, None] | None:
+    titles = _title(kefu)
+    rel = st.selectbox("要删除的文档", [f for f in titles if f != SCOPE_FILE], index=None, placeholder="选择文档",
+                       format_func=lambda f: titles.get(f, f), key="delete_file")
+    if rel is None:
+        return None
+    st.caption("删除和修改一样先校验（例如处理手册引用了其中的 FAQ 时不能删除），确认后入库；需要时可在“版本与回滚”中恢复。")
+    if st.button("校验删除", key="validate_delete"):
+        _stage(kefu, rel, None)
+    return rel, None
+
+
+def choose_change(kefu: Kefu) -> tuple[str, bytes | None] | None:
+    """The change the editor is working on, as (path in the KB, bytes or None to delete)."""
+    mode = st.radio("操作", MODES, horizontal=True, key="edit_mode")
+    if mode == "FAQ 表单":
+        return faq_form(kefu)
+    if mode == "上传文件":
+        return uploader(kefu)
+    if mode == "删除文档":
+        return deleter(kefu)
+    return raw_editor(kefu)
+
+
+def _errors(rows: list[tuple[str, int | None, str]], title: str) -> str:
+    lines = [f"- {ui.md(source)}{f' 第 {line} 行' if line else ''}：{ui.md(detail)}" if source else f"- {ui.md(detail)}"
+             for source, line, detail in rows]
+    count = f"（共 {len(rows)} 处）" if len(rows) > 1 else ""
+    return f"**{title}**{count}\n\n" + "\n".join(lines)
+
+
+def staged_result(kefu: Kefu, current: tuple[str, bytes | None] | None) -> None:
     staged_for = st.session_state.get("staged_for")
     if staged_for is None:
         return
@@ -108,16 +276,17 @@ def staged_result(kefu: Kefu, current: tuple[str, bytes] | None) -> None:
         return
     error = st.session_state.get("stage_error")
     if error:
-        source, line, detail = error
-        where = f"{ui.md(source)} 第 {line} 行" if line else ui.md(source)
-        st.error(f"**校验未通过**：{where}：{ui.md(detail)}\n\n知识库目录和线上索引均未改变。")
+        st.error(_errors(error, "校验未通过") + "\n\n知识库目录和线上索引均未改变。")
     change = st.session_state.get("pending")
     if change is None:
         return
-    st.success(f"校验通过：{ui.md(change.rel)} 生成 {len(change.chunks)} 个分块（整个知识库 {change.total_chunks} 个）。")
-    st.markdown("**分块预览**")
-    st.dataframe([{"段落": c.passage, "章节": c.section, "案例": c.case or "", "内容": c.text[:120]}
-                  for c in change.chunks], hide_index=True, width="stretch")
+    if change.delete:
+        st.success(f"校验通过：删除 {ui.md(change.rel)} 后知识库仍然完整（共 {change.total_chunks} 个分块）。")
+    else:
+        st.success(f"校验通过：{ui.md(change.rel)} 生成 {len(change.chunks)} 个分块（整个知识库 {change.total_chunks} 个）。")
+        st.markdown("**分块预览**")
+        st.dataframe([{"段落": c.passage, "章节": c.section, "案例": c.case or "", "内容": c.text[:120]}
+                      for c in change.chunks], hide_index=True, width="stretch")
     st.markdown("**与线上索引的差异**")
     if change.diffs:
         st.dataframe([{"文件": d.source, "新增": len(d.added), "修改": len(d.changed), "删除": len(d.removed),
@@ -125,7 +294,8 @@ def staged_result(kefu: Kefu, current: tuple[str, bytes] | None) -> None:
                      hide_index=True, width="stretch")
     else:
         st.info("与线上索引相比没有变化。")
-    if st.button("写入知识库并入库", type="primary", key="apply"):
+    label = "确认删除并入库" if change.delete else "写入知识库并入库"
+    if st.button(label, type="primary", key="apply"):
         bar = st.progress(0.0, text="正在入库…")
         log = st.empty()
         hooks = Hooks(message=lambda m: log.caption(ui.md(m)),
@@ -144,6 +314,9 @@ def staged_result(kefu: Kefu, current: tuple[str, bytes] | None) -> None:
 
 
 def report_panel() -> None:
+    errors = st.session_state.get("republish_errors")
+    if errors:
+        st.error(_errors(errors, "重新发布未通过校验") + "\n\n线上索引未改变。")
     report = st.session_state.get("ingest_report")
     if report is None:
         return
@@ -181,16 +354,95 @@ def versions(kefu: Kefu) -> None:
         st.rerun()
 
 
+KIND_NAME = {"faq": "FAQ", "scope": "服务范围", "doc": "政策文档", "playbook": "处理手册"}
+SWITCHABLE = ("faq", "scope", "doc")  # a playbook is one whole document: edit or delete it instead
+HISTORY = 30
+
+
 def hit_test(kefu: Kefu) -> None:
+    flash = st.session_state.pop("switch_msg", None)
+    if flash:
+        st.success(ui.md(flash))
     with st.form("hit_form", border=False):
-        q = st.text_input("测试问题", key="hit_q", placeholder="输入一个问题，查看检索到的分块和分数")
+        q = st.text_input("测试问题", key="hit_q", placeholder="输入一个问题，查看检索到的分块、分数和最终判定")
         go = st.form_submit_button("检索", key="hit_go")
+    history = st.session_state.setdefault("hit_history", [])
     if go and q.strip():
-        result = kefu.search(q)
-        st.caption("分词：" + " / ".join(ui.md(t) for t in result.tokens))
-        st.dataframe([{"排名": h.rank, "段落": h.chunk.passage, "章节": h.chunk.section, "案例": h.chunk.case or "",
-                       "融合分": round(h.score, 4), "向量分": round(h.dense, 4), "词法分": round(h.lexical, 4),
-                       "内容": h.chunk.text[:100]} for h in result.hits[:10]], hide_index=True, width="stretch")
+        _run_hit_test(kefu, q.strip(), history)
+    result = st.session_state.get("hit_result")
+    if result is not None:
+        show_hit_test(kefu, result)
+    disabled_list(kefu)
+    if history:
+        st.markdown("**测试记录**（本次登录期间，最新在前）")
+        st.dataframe(history, hide_index=True, width="stretch", key="hit_history_table")
+
+
+def _run_hit_test(kefu: Kefu, q: str, history: list[dict]) -> None:
+    try:
+        result = kefu.hit_test(q)
+    except KefuError as e:
+        st.error(ui.md(str(e)))
+        return
+    st.session_state.hit_result = result
+    st.session_state.hit_last = q
+    history.insert(0, {"时间 (UTC)": dt.datetime.now(dt.UTC).strftime("%H:%M:%S"), "问题": q, "判定": result.verdict,
+                       "首位段落": result.rows[0].passage if result.rows else "", "知识库版本": result.kb_version})
+    del history[HISTORY:]
+
+
+def show_hit_test(kefu: Kefu, result) -> None:
+    verdict = st.warning if result.refused else st.success
+    verdict(f"**最终判定**：{ui.md(result.verdict)}", icon=":material/gavel:")
+    if result.answer:
+        st.caption("答复：" + ui.md(result.answer[:200]))
+    st.caption("分词：" + " / ".join(ui.md(t) for t in result.tokens))
+    st.caption(f"融合分 = 向量相似度 + {result.lexical_weight:g} × 词法匹配度。向量相似度是余弦（0–1），"
+               "词法匹配度是 BM25 归一到 0–1（BM25 ÷ (BM25 + 6)），三列可以直接比较；排名按融合分。")
+    st.dataframe([{"排名": r.rank, "段落": r.passage, "类型": KIND_NAME.get(r.kind, r.kind), "案例": r.case or "",
+                   "融合分": round(r.fused, 3), "向量相似度": round(r.dense, 3), "词法匹配度": round(r.lexical, 3),
+                   "内容": r.text[:100]} for r in result.rows], hide_index=True, width="stretch", key="hit_table")
+    switchable = list(dict.fromkeys(r.passage for r in result.rows if r.kind in SWITCHABLE))
+    if not switchable:
+        return
+    a, b = st.columns([3, 1], vertical_alignment="bottom")
+    passage = a.selectbox("停用一个段落（不删除内容，可随时重新启用）", switchable, key="hit_switch")
+    if b.button("停用", key="hit_disable", width="stretch",
+                help="写入 dict/disabled.txt 后校验并入库：该段落不再被检索和引用，文件内容保留"):
+        _switch(kefu, passage, enabled=False)
+
+
+def disabled_list(kefu: Kefu) -> None:
+    try:
+        off = kefu.disabled_passages()
+    except KefuError:
+        return
+    if not off:
+        return
+    st.markdown("**已停用的段落**（不参与检索和引用）")
+    for passage in off:
+        a, b = st.columns([4, 1], vertical_alignment="center")
+        a.markdown(ui.md(passage))
+        if b.button("重新启用", key=f"enable::{passage}", width="stretch"):
+            _switch(kefu, passage, enabled=True)
+
+
+def _switch(kefu: Kefu, passage: str, enabled: bool) -> None:
+    """A switch is a KB change like any other: validated, then ingested; the test query is re-run."""
+    with st.spinner("正在校验并入库…"):
+        try:
+            report = kefu.apply(kefu.stage_switch(passage, enabled))
+        except ValidationError as e:
+            st.error(_errors([(x.source, x.line, x.detail) for x in e.errors], "未能切换") + "\n\n线上索引未改变。")
+            return
+        except KefuError as e:
+            st.error(f"未能切换，线上索引未改变：{ui.md(str(e))}")
+            return
+    st.session_state.switch_msg = f"{'已重新启用' if enabled else '已停用'} {passage}：线上版本 {report.version}"
+    last = st.session_state.get("hit_last")
+    if last:
+        st.session_state.hit_result = kefu.hit_test(last)
+    st.rerun()
 
 
 def negative_feedback(kefu: Kefu) -> None:
@@ -215,19 +467,24 @@ def main() -> None:
         return
     kefu = ui.ready_kefu(settings)
     ui.warn_if_stale(kefu)
-    docs, edit, hits, fb, vers = st.tabs(["文档状态", "修改与入库", "命中测试", "负面反馈", "版本与回滚"])
+    st.session_state.pop("docs_this_run", None)
+    # Above the tabs, the outcome of the last publish, whichever tab started it; filled last,
+    # so that a change staged in this very run has already cleared the previous outcome.
+    outcome = st.container()
+    docs, edit, hits, fb, vers = st.tabs(["文档", "修改与入库", "命中测试", "负面反馈", "版本与回滚"])
     with docs:
         documents(kefu)
     with edit:
         current = choose_change(kefu)
         staged_result(kefu, current)
-        report_panel()
     with hits:
         hit_test(kefu)
     with fb:
         negative_feedback(kefu)
     with vers:
         versions(kefu)
+    with outcome:
+        report_panel()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ a per-category chart and the misses."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -51,16 +53,21 @@ def category_chart(report: dict, metric: str = "hit@1") -> None:
 
 
 def progress() -> None:
-    """The running evaluation's progress; polled every two seconds while it runs."""
+    """The running evaluation's progress, one bar per system; polled every two seconds while it runs."""
     job = st.session_state.get("eval_job")
     if job is None:
         return
     status = job.status()
     if status.running:
-        with st.status("正在后台评测：每个系统都要回答整个开发集，使用真实模型需要几分钟；其他用户的提问不受影响…",
+        with st.status("正在后台评测：每个系统都要回答整个评测集，使用真实模型需要几分钟；其他用户的提问不受影响…",
                        expanded=True, state="running"):
-            for line in status.progress[-8:]:
-                st.write(f"· {ui.md(line)}")
+            systems = status.systems
+            for name, (done, total) in systems.items():
+                text = f"{_label(name)}：{done}/{total}" if total else f"{_label(name)}：等待中"
+                st.progress(done / total if total else 0.0, text=text)
+            if not systems:
+                for line in status.log[-4:]:
+                    st.write(f"· {ui.md(line)}")
         return
     del st.session_state.eval_job
     if status.report is None:
@@ -70,10 +77,16 @@ def progress() -> None:
     st.rerun()
 
 
+def set_label(report: dict) -> str:
+    name = Path(str(report.get("set") or "eval/devset.jsonl")).name
+    return f"真实消息集 {name}" if report.get("set_kind") == "real" else f"开发集 {name}"
+
+
 def show(report: dict) -> None:
     n = report.get("n", {})
     if n:
-        st.caption(f"开发集 {n.get('rows', '?')} 条（库内 {n.get('in_scope', '?')}，库外 {n.get('out_of_scope', '?')}）"
+        st.caption(f"{ui.md(set_label(report))}：{n.get('rows', '?')} 条（库内 {n.get('in_scope', '?')}，库外 {n.get('out_of_scope', '?')}）"
+                   + (f" · 完成于 {ui.md(report['finished_at'])} (UTC)" if report.get("finished_at") else "")
                    + (f" · 知识库版本 {ui.md(report['kb_version'])}" if report.get("kb_version") else "")
                    + (f" · 模型 {ui.md(report['model'])}" if report.get("model") else ""))
     st.subheader("指标", anchor=False)
@@ -105,18 +118,30 @@ def main() -> None:
         # A full evaluation is minutes of work: for editors, not for whoever can reach the app.
         st.info("评测只对编辑开放：请先在“知识库管理”页登录（需要设置 KEFU_EDITOR_PASSWORD）。")
         return
-    st.caption("在开发集上比较 Kefu 与基线系统：案例命中率、类别准确率、库外拒答与延迟。"
-               "评测在后台进程中以较低优先级运行，不影响其他用户提问。")
+    st.caption("在评测集上比较 Kefu 与基线系统：案例命中率、类别准确率、库外拒答与延迟。"
+               "评测在后台进程中以较低优先级运行，不影响其他用户提问；每个评测集的最后一次结果会保存下来。")
     running = st.session_state.get("eval_job") is not None
+    devset = st.text_input("评测集（可选）", key="eval_set", disabled=running,
+                           placeholder="留空使用开发集；或填写带标注的真实消息 TSV 文件路径（同 kefu eval --set）",
+                           help="TSV 列：query、gold、categories、kind（见 eval/devset.py）").strip()
     if st.button("运行评测", type="primary", key="eval_run", disabled=running):
+        if devset and not Path(devset).is_file():
+            st.error(f"找不到评测集文件：{ui.md(devset)}")
+            return
         for key in ("eval_report", "eval_error"):
             st.session_state.pop(key, None)
-        st.session_state.eval_job = background.start(settings)
+        st.session_state.eval_job = background.start(settings, devset=devset or None)
         st.rerun()  # redraw with the button disabled and the progress polling
     st.fragment(progress, run_every=2 if running else None)()
     if st.session_state.get("eval_error"):
         st.error(f"评测失败：{ui.md(st.session_state.eval_error)}")
     report = st.session_state.get("eval_report")
+    saved = background.saved_reports(settings)
+    if report is None and saved and not running:
+        labels = [f"{set_label(r)} · {r.get('finished_at', '')}" for r in saved]
+        picked = st.selectbox("已保存的结果（每个评测集保留最后一次）", range(len(saved)), format_func=labels.__getitem__,
+                              key="eval_saved")
+        report = saved[picked]
     if report:
         show(report)
     elif not running:
