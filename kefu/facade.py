@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ from index.manifest import FORMAT, read_manifest, stored_format
 from index.prune import remove_leftovers
 from index.status import IndexStatus, index_status
 from ingest import restore, staging
-from ingest.pipeline import IngestReport, run_ingest
+from ingest.pipeline import DocumentDiff, IngestReport, preview, run_ingest
 from ingest.status import DocumentStatus, document_status
 from models.build import remove_leftovers as remove_model_leftovers
 from records import feedback, handoff
@@ -34,8 +35,21 @@ if TYPE_CHECKING:  # the model and search stack (torch, FAISS, LangChain) load o
     # `kefu ingest` on an unchanged KB and `kefu rollback` never need them.
     from answer.respond import Assistant
     from kefu.live import LiveAssistant
+    from models.batch import BatchStats
     from models.embed import KefuEmbeddings
+    from records.questions import LoggedQuestion, QuestionLog
     from retrieval.search import Searcher, SearchResult
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What the KB folder holds and how it differs from the live version (nothing embedded)."""
+
+    chunks: int
+    faqs: int
+    playbooks: int
+    documents: tuple[DocumentDiff, ...]
+
 
 # The first encodes of a new process are slow (kernel set-up): pay that before a user waits.
 _WARMUP = ("你好", "订单怎么还没发货呢", "物流显示已经签收了但是我一直没有收到包裹怎么办")
@@ -64,10 +78,15 @@ class Kefu:
             return cls._shared[settings]
 
     def __init__(self, settings: Settings | None = None, *, embedder: KefuEmbeddings | None = None,
-                 progress: Callable[[str], None] | None = None):
+                 progress: Callable[[str], None] | None = None, batching: bool = False):
+        """`batching`: encode the questions of concurrent callers together (a server with
+        many clients; see models/batch.py). One caller at a time gains nothing from it."""
         self.settings = settings or load_settings()
         self._embedder = embedder
         self._progress = progress
+        self._batching = batching
+        self._on_batch: Callable[[int], None] | None = None
+        self._questions: QuestionLog | None = None
         self._live: LiveAssistant | None = None
         self._lock = threading.Lock()
         self._logins = LoginGuard()
@@ -81,7 +100,32 @@ class Kefu:
                 from models.embed import load_embeddings
 
                 self._embedder = load_embeddings(self.settings, self._progress)
+            if self._batching and not getattr(self._embedder, "batching", False):
+                from models.batch import MicroBatcher
+
+                self._embedder = MicroBatcher(self._embedder, self.settings.batch_window_ms / 1000, self.settings.batch_max,
+                                              on_batch=self._on_batch)
             return self._embedder
+
+    @property
+    def batching(self) -> bool:
+        return self._batching
+
+    def on_encode_batch(self, callback: Callable[[int], None]) -> None:
+        """Call `callback(size)` after each batched encode (metrics)."""
+        self._on_batch = callback
+        if getattr(self._embedder, "batching", False):
+            self._embedder.on_batch = callback
+
+    def close(self) -> None:
+        """Finish background work (a server stopping): write the queued question log."""
+        if self._questions is not None:
+            self._questions.close()
+
+    def encode_stats(self) -> BatchStats | None:
+        """Encodes and questions encoded so far, when batching."""
+        e = self._embedder
+        return e.stats() if getattr(e, "batching", False) else None
 
     def assistant(self) -> Assistant:
         """The Assistant of the live version (raises IndexError_ when there is none)."""
@@ -139,12 +183,35 @@ class Kefu:
     # --- asking ----------------------------------------------------------------------------------
 
     def ask(self, question: str, role: str = "agent", *, history: Sequence[str] = (), case: str | None = None,
-            k: int = 3) -> Answer:
+            k: int = 3, log: bool = True) -> Answer:
         """Answer `question`, the customer's latest message, for an agent or a customer.
         `history` holds the customer's earlier messages in the conversation, oldest first: an
         elliptic follow-up ("那运费呢") is read with them, a new topic on its own. `case`
-        answers for that case instead of the one decided (an alternative the user picked)."""
-        return self.assistant().ask(question, role, k=k, case=case, history=history)
+        answers for that case instead of the one decided (an alternative the user picked).
+        Logged (masked) when KEFU_QUESTION_LOG is on, unless `log` is False (evaluation runs)."""
+        answer = self.assistant().ask(question, role, k=k, case=case, history=history)
+        if log and self.settings.question_log:
+            self._question_log().record(
+                role=role, question=question, route=answer.decision.route if answer.decision else "none",
+                case=answer.case.title if answer.case else None, category=answer.case.category if answer.case else None,
+                confidence=answer.confidence, kb_version=answer.kb_version, latency_ms=answer.latency_ms)
+        return answer
+
+    def _question_log(self) -> QuestionLog:
+        with self._lock:
+            if self._questions is None:
+                from records.questions import QuestionLog
+
+                self._questions = QuestionLog(self.settings)
+            return self._questions
+
+    def logged_questions(self, limit: int = 100, route: str | None = None) -> list[LoggedQuestion]:
+        """The newest logged questions (route "refused": what the KB does not cover)."""
+        if self._questions is not None:
+            self._questions.flush()
+        from records import questions
+
+        return questions.recent(self.settings, limit, route)
 
     def search(self, question: str) -> SearchResult:
         """The ranked chunks and scores behind an answer (the hit-test, the LangChain retriever)."""
@@ -203,6 +270,11 @@ class Kefu:
 
     def upload_target(self, filename: str) -> str:
         return staging.upload_target(filename)
+
+    def validate(self, kb_dir: Path | None = None) -> Preview:
+        """Validate and split the KB folder without embedding or writing: what an ingest would change."""
+        kb, chunks, diffs = preview(self.settings, kb_dir)
+        return Preview(len(chunks), len(kb.faqs), len(kb.playbooks), tuple(diffs))
 
     def stage(self, rel: str, data: bytes) -> staging.StagedChange:
         """Validate the KB as it would be with `data` at `rel`; nothing is written."""

@@ -1,0 +1,125 @@
+"""The records database: feedback, handoffs and the question log behind SQLAlchemy.
+
+`KEFU_DATABASE_URL` names it (PostgreSQL for several replicas:
+`postgresql+psycopg://user@host:5432/kefu`); by default it is SQLite in `KEFU_HOME/kefu.db`,
+created readable by its owner only. The schema is made and upgraded by the Alembic
+migrations in records/migrations/ the first time a process opens the database; replicas
+starting together take turns (an advisory lock on PostgreSQL, a file lock on SQLite).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import threading
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from core.errors import ConfigError
+from core.settings import Settings
+
+MIGRATIONS = "records:migrations"
+_LOCK_KEY = 0x6B656675  # "kefu": PostgreSQL advisory lock held while migrating
+_engines: dict[str, Engine] = {}
+_guard = threading.Lock()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """SQLite hands datetimes back without their zone; they were written in UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _alembic(connection):
+    from alembic.config import Config
+
+    cfg = Config(stdout=io.StringIO())  # no alembic.ini: the migrations ship in the package
+    cfg.set_main_option("script_location", MIGRATIONS)
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration (a no-op when it is there)."""
+    from alembic import command
+
+    if engine.dialect.name == "sqlite":
+        from filelock import FileLock
+
+        lock = FileLock(str(Path(engine.url.database).with_suffix(".migrate.lock")))
+        with lock, engine.begin() as conn:
+            command.upgrade(_alembic(conn), "head")
+        return
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+        command.upgrade(_alembic(conn), "head")
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def _sqlite_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (it would use the umask)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def _create(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        raise ConfigError(f"KEFU_DATABASE_URL={url!r} 无法解析：例如 postgresql+psycopg://用户@主机:5432/库名") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            _sqlite_file(Path(parsed.database))
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")  # readers do not wait for the log writer
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    try:
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    except (ImportError, sa.exc.NoSuchModuleError) as e:
+        raise ConfigError(f"KEFU_DATABASE_URL 需要数据库驱动（{e}）：PostgreSQL 请安装 pip install -e '.[scale]'") from None
+
+
+def engine(settings: Settings) -> Engine:
+    """The process's engine for the configured database, migrated on first use."""
+    url = settings.db_url
+    with _guard:
+        eng = _engines.get(url)
+        if eng is None:
+            eng = _create(url)
+            try:
+                migrate(eng)
+            except sa.exc.OperationalError as e:
+                eng.dispose()
+                raise ConfigError(f"无法连接记录数据库 {make_url(url).render_as_string(hide_password=True)}："
+                                  f"{str(e.orig or e).strip().splitlines()[0]}。请检查 KEFU_DATABASE_URL 和数据库服务") from None
+            _engines[url] = eng
+        return eng
+
+
+def dispose_all() -> None:
+    """Close every pooled connection (tests; a process forking workers)."""
+    with _guard:
+        for eng in _engines.values():
+            eng.dispose()
+        _engines.clear()
