@@ -72,7 +72,8 @@ class Settings:
 
     @property
     def feedback_db(self) -> Path:
-        return self.home / "feedback.db"
+        """The default records database (SQLite): feedback, handoffs, the question log."""
+        return self.home / "kefu.db"
 
     @property
     def handoff_db(self) -> Path:
@@ -81,7 +82,7 @@ class Settings:
     @property
     def db_url(self) -> str:
         """Where feedback, handoffs and the question log go: KEFU_DATABASE_URL, or SQLite under home."""
-        return self.database_url or f"sqlite:///{self.home / 'kefu.db'}"
+        return self.database_url or f"sqlite:///{self.feedback_db}"
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes).validated()

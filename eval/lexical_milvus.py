@@ -21,10 +21,13 @@ import os
 
 import numpy as np
 
+from core.settings import load_settings
 from core.text import STOPWORDS, normalize
+from eval.bench import live_assistant
 from eval.metrics import compute, load_devset
 from eval.systems import ChunkRanker, KefuSystem
 from index.milvus_client import Milvus
+from models.embed import load_embeddings
 
 
 class _Lexical:
@@ -63,8 +66,6 @@ def _build(milvus: Milvus, version, name: str, texts: list[str], stop_words=()) 
 
 
 def main() -> None:
-    from kefu import Kefu
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--milvus-uri", default=os.environ.get("KEFU_MILVUS_URI") or os.environ.get("KEFU_TEST_MILVUS_URI"))
     ap.add_argument("--json", action="store_true")
@@ -72,10 +73,11 @@ def main() -> None:
     if not args.milvus_uri:
         raise SystemExit("--milvus-uri (or KEFU_MILVUS_URI) is required: a Milvus server, e.g. from scripts/services.sh")
 
-    kefu = Kefu()
-    kefu.warmup()
+    settings = load_settings()
+    kefu = live_assistant(settings, load_embeddings(settings))  # the live version of KEFU_HOME, as Kefu serves it
+    kefu.ask("你好")
     items = load_devset()
-    version = kefu.searcher().version
+    version = kefu.searcher.version
     milvus = Milvus(args.milvus_uri, prefix=f"lexcmp{os.getpid()}")
     raw = [normalize(c.embed_text) for c in version.chunks]
     ours = [" ".join(t) for t in version.tokens]
@@ -99,7 +101,7 @@ def main() -> None:
 
 
 def _measure(kefu, items, milvus_side) -> dict:
-    searcher = kefu.searcher()
+    searcher = kefu.searcher
     saved = (searcher._bm25, searcher.tokenize)
     if milvus_side is not None:
         searcher._bm25 = _Lexical(searcher, *milvus_side)

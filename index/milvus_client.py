@@ -159,6 +159,13 @@ class Milvus:
             raise IndexError_(f"Milvus 集合 {collection} 不完整（应有 {total} 行，读到 {len(out)} 行）：请运行 `kefu ingest`")
         return out
 
+    def count(self, collection: str) -> int:
+        if not self.client.has_collection(collection):
+            return -1
+        self.call("load_collection", self.client.load_collection, collection)  # a restarted server holds it released
+        res = self.call("count", self.client.query, collection, filter="", output_fields=["count(*)"])
+        return int(res[0]["count(*)"])
+
     def drop_version(self, collection: str) -> None:
         for name in (collection, collection + "_q"):
             if self.client.has_collection(name):
@@ -218,9 +225,10 @@ class Milvus:
             size += n
         parts.append("".join(current))
         self.ensure_meta()
-        self.delete_blobs(key + "#")
         rows = [{"key": f"{key}#{i:04d}", "part": i, "data": p, "_v": [0.0, 0.0]} for i, p in enumerate(parts)]
-        self.insert(self.meta, rows)
+        # Upsert in place (a one-part blob is replaced in one step), then drop parts beyond the new end.
+        self.call("upsert", self.client.upsert, self.meta, rows)
+        self.call("delete", self.client.delete, self.meta, filter=f'key like "{_like(key)}#%" and part >= {len(parts)}')
         self.call("flush", self.client.flush, self.meta)
 
     def get_blob(self, key: str) -> str | None:
@@ -230,7 +238,18 @@ class Milvus:
                          output_fields=["part", "data"], limit=16_384)
         if not rows:
             return None
-        return "".join(r["data"] for r in sorted(rows, key=lambda r: r["part"]))
+        rows.sort(key=lambda r: r["part"])
+        if [r["part"] for r in rows] != list(range(len(rows))):
+            return None  # a part missing: being rewritten, or damaged
+        return "".join(r["data"] for r in rows)
+
+    def keys(self, key_prefix: str) -> set[str]:
+        """The keys of the blobs whose key starts with `key_prefix`."""
+        if not self.client.has_collection(self.meta):
+            return set()
+        rows = self.call("query", self.client.query, self.meta, filter=f'key like "{_like(key_prefix)}%" and part == 0',
+                         output_fields=["key"], limit=16_384)
+        return {r["key"].rsplit("#", 1)[0] for r in rows}
 
     def delete_blobs(self, key_prefix: str) -> None:
         if self.client.has_collection(self.meta):

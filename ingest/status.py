@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 from core.errors import IndexError_
 from core.settings import Settings
-from index import versions
-from index.current import current_or_none
-from index.manifest import read_manifest
+from index.store import live_or_none
 from ingest.collect import read_sources
+from ingest.store import open_versions
 
 
 @dataclass(frozen=True)
@@ -21,11 +20,12 @@ class DocumentStatus:
 def document_status(settings: Settings) -> list[DocumentStatus]:
     # The manifest alone says what is served; loading and checksumming the whole version
     # on every editor-page rerun would be wasted work.
-    live = current_or_none(settings.index_dir)
+    store = open_versions(settings)
+    live = live_or_none(store)
     served: dict[str, str] = {}
     if live:
         try:
-            served = read_manifest(versions.versions_dir(settings.index_dir) / live).kb_files
+            served = store.manifest(live).kb_files
         except IndexError_:
             pass  # an unreadable manifest serves nothing we can compare: every file shows as new
     on_disk = {f.rel: f.sha256 for f in read_sources(settings.kb_dir, settings.max_file_bytes)}

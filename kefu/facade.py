@@ -20,14 +20,13 @@ from core.access import LoginGuard, LoginResult
 from core.errors import BusyError, IndexError_, InputError
 from core.settings import Settings, load_settings
 from core.types import Answer, Conversation, Hooks
-from index import versions
-from index.current import current_or_none, current_version
-from index.manifest import FORMAT, read_manifest, stored_format
-from index.prune import remove_leftovers
+from index.manifest import FORMAT, stored_format
 from index.status import IndexStatus, index_status
+from index.store import VersionStore, live_or_none
 from ingest import restore, staging
 from ingest.pipeline import DocumentDiff, IngestReport, preview, run_ingest
 from ingest.status import DocumentStatus, document_status
+from ingest.store import open_versions
 from models.build import remove_leftovers as remove_model_leftovers
 from records import feedback, handoff
 
@@ -136,8 +135,17 @@ class Kefu:
             embedder = self.embedder
             with self._lock:
                 if self._live is None:
-                    self._live = LiveAssistant(self.settings, embedder)
+                    self._live = LiveAssistant(self.settings, embedder, self.store)
         return self._live.current()
+
+    def _moved(self) -> None:
+        if self._live is not None:
+            self._live.moved()
+
+    @property
+    def store(self) -> VersionStore:
+        """Where the index versions are (KEFU_VECTOR_STORE): folders, or Milvus."""
+        return open_versions(self.settings)
 
     @property
     def last_error(self) -> str:
@@ -149,8 +157,8 @@ class Kefu:
         """Remove what killed runs left behind: temporary version folders, CURRENT temp files,
         half-built models. Skipped while an ingest or a model build is running."""
         try:
-            with versions.ingest_lock(self.settings.index_dir, timeout=0):
-                remove_leftovers(self.settings.index_dir)
+            with self.store.lock(timeout=0):
+                self.store.remove_leftovers()
                 restore.remove_leftovers(self.settings.kb_dir)
         except (BusyError, OSError):
             pass
@@ -166,17 +174,19 @@ class Kefu:
     def needs_build(self) -> bool:
         """No index yet, or one built by another embedding model (KEFU_EMBEDDING_MODEL changed):
         a server builds one at start rather than stopping at a page nobody can fix it from."""
+        store = self.store
         try:
-            live = current_version(self.settings.index_dir)
+            live = store.live()
         except IndexError_:
             return False  # an unreadable CURRENT is reported (and an intact version served), not replaced
         if live is None:
             return True  # no index, or versions without CURRENT: an ingest restores one (reusing vectors)
-        path = versions.versions_dir(self.settings.index_dir) / live
         try:
-            manifest = read_manifest(path)
+            manifest = store.manifest(live)
         except IndexError_:
-            fmt = stored_format(path)
+            if store.kind != "faiss":
+                return False
+            fmt = stored_format(self.settings.index_dir / "versions" / live)
             return fmt is not None and fmt != FORMAT  # built by an older Kefu: rebuild; corrupt: report
         return manifest.model != self.settings.embedding_model
 
@@ -227,14 +237,20 @@ class Kefu:
         must be embedded: an unchanged KB is found out by hashing its files."""
         settings = self.settings.with_(kb_dir=Path(kb_dir)) if kb_dir else self.settings
         remove_model_leftovers(settings.models_dir)
-        return run_ingest(settings, embedder=self._embedder, hooks=hooks, load_embedder=lambda: self.embedder)
+        try:
+            return run_ingest(settings, embedder=self._embedder, hooks=hooks, load_embedder=lambda: self.embedder)
+        finally:
+            self._moved()
 
     def rollback(self, restore_kb: bool = False, kb_dir: Path | None = None) -> restore.RollbackReport:
         """Back to the version that was live before the current one. With `restore_kb`, the KB
         folder gets back the files that version was built from (all at once), so the next
         ingest cannot publish again what was rolled back; without, the report lists how the
         KB folder differs from the version now live."""
-        return restore.rollback(self.settings, restore_kb=restore_kb, kb_dir=Path(kb_dir) if kb_dir else None)
+        try:
+            return restore.rollback(self.settings, restore_kb=restore_kb, kb_dir=Path(kb_dir) if kb_dir else None)
+        finally:
+            self._moved()
 
     def restore_kb(self, kb_dir: Path | None = None) -> tuple[restore.FileChange, ...]:
         """Put the KB folder back to the live version's sources; returns the differences undone."""
@@ -242,21 +258,22 @@ class Kefu:
 
     def kb_changes(self, kb_dir: Path | None = None) -> tuple[restore.FileChange, ...]:
         """How the KB folder differs from the sources of the live version."""
-        live = current_version(self.settings.index_dir)
+        store = self.store
+        live = store.live()
         if live is None:
-            raise versions.no_live_version(self.settings.index_dir)
-        versions.verify_version(self.settings.index_dir, live)
-        sources = versions.read_sources(self.settings.index_dir, live)
+            raise store.no_live_version()
+        store.verify(live)
+        sources = store.sources(live)
         return restore.kb_changes(Path(kb_dir or self.settings.kb_dir), sources, self.settings.max_file_bytes)
 
     def status(self) -> IndexStatus:
-        return index_status(self.settings.index_dir)
+        return index_status(self.store)
 
     def live_version(self) -> str | None:
-        return current_or_none(self.settings.index_dir)
+        return live_or_none(self.store)
 
     def versions(self) -> list[str]:
-        return versions.list_versions(self.settings.index_dir)
+        return self.store.names()
 
     def documents(self) -> list[DocumentStatus]:
         return document_status(self.settings)
@@ -282,7 +299,10 @@ class Kefu:
 
     def apply(self, change: staging.StagedChange, hooks: Hooks | None = None) -> IngestReport:
         """Write a staged change into the KB and ingest; on failure the KB is restored."""
-        return staging.apply(self.settings, change, embedder=self._embedder, hooks=hooks, load_embedder=lambda: self.embedder)
+        try:
+            return staging.apply(self.settings, change, embedder=self._embedder, hooks=hooks, load_embedder=lambda: self.embedder)
+        finally:
+            self._moved()
 
     # --- staff access ------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import stat
 import threading
 from pathlib import Path
 
@@ -70,10 +71,50 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def _sqlite_file(path: Path) -> None:
-    """Create the database file 0600 before SQLite does (it would use the umask)."""
+    """Create the database file 0600 before SQLite does (it would use the umask), and keep
+    it so: SQLite gives its -wal and -shm files the database file's mode."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    if stat.S_IMODE(os.stat(path).st_mode) != 0o600:
+        os.chmod(path, 0o600)
+
+
+def keep_private(settings: Settings) -> None:
+    """Before writing customers' words: an SQLite file loosened by hand or by a backup
+    tool is made readable by its owner only again."""
+    url = make_url(settings.db_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        _sqlite_file(Path(url.database))
+
+
+def _import_legacy_feedback(engine: Engine, home_file: Path) -> None:
+    """Feedback stored by earlier versions in KEFU_HOME/feedback.db moves into the records
+    database once (the old file is kept as feedback.db.imported)."""
+    if not home_file.is_file():
+        return
+    import sqlite3
+    from contextlib import closing
+
+    from records.schema import feedback
+
+    with closing(sqlite3.connect(home_file)) as old:
+        try:
+            rows = old.execute("SELECT created_at, role, question, case_title, kb_version, rating, comment FROM feedback").fetchall()
+        except sqlite3.Error:
+            return  # not a feedback database: leave it alone
+    keys = ("created_at", "role", "question", "case_title", "kb_version", "rating", "comment")
+    values = []
+    for row in rows:
+        d = dict(zip(keys, row))
+        try:
+            d["created_at"] = as_utc(dt.datetime.fromisoformat(d["created_at"]))
+        except (TypeError, ValueError):
+            d["created_at"] = utcnow()
+        values.append(d)
+    with engine.begin() as conn:
+        if values:
+            conn.execute(sa.insert(feedback), values)
+    home_file.rename(home_file.with_name(home_file.name + ".imported"))
 
 
 def _create(url: str) -> Engine:
@@ -109,6 +150,8 @@ def engine(settings: Settings) -> Engine:
             eng = _create(url)
             try:
                 migrate(eng)
+                if not settings.database_url:
+                    _import_legacy_feedback(eng, settings.home / "feedback.db")
             except sa.exc.OperationalError as e:
                 eng.dispose()
                 raise ConfigError(f"无法连接记录数据库 {make_url(url).render_as_string(hide_password=True)}："

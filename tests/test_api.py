@@ -207,7 +207,12 @@ def test_editor_stage_ingest_rollback(client, kefu, tiny_kb):
     assert not again["swapped"]
 
     back = client.post("/v1/kb/rollback", headers=AUTH).json()
-    assert back == {"from": report["version"], "to": first} and kefu.live_version() == first
+    assert back["from"] == report["version"] and back["to"] == first and kefu.live_version() == first
+    assert not back["kb_restored"] and back["kb_changes"] == [{"path": "faqs/faq.yaml", "status": "modified"}]
+    again = client.post("/v1/kb/ingest", headers=AUTH).json()  # the KB folder still holds the change ...
+    assert again["swapped"]
+    back = client.post("/v1/kb/rollback", json={"restore_kb": True}, headers=AUTH).json()
+    assert back["kb_restored"] and "订单出库前可以" in (tiny_kb / "faqs" / "faq.yaml").read_text(encoding="utf-8")
 
 
 def test_editor_validation_error_names_file_and_line(client, kefu, tiny_kb):

@@ -84,3 +84,22 @@ def test_unreachable_database_is_one_clear_error(monkeypatch):
     monkeypatch.setenv("KEFU_DATABASE_URL", "postgresql+psycopg://kefu@127.0.0.1:1/kefu")
     with pytest.raises(ConfigError, match="无法连接记录数据库"):
         db.engine(load_settings())
+
+
+def test_feedback_of_earlier_versions_moves_into_the_records_database(settings):
+    import sqlite3
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    legacy = settings.home / "feedback.db"
+    with sqlite3.connect(legacy) as conn:
+        conn.execute("CREATE TABLE feedback (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL, role TEXT NOT NULL, "
+                     "question TEXT NOT NULL, case_title TEXT, kb_version TEXT NOT NULL DEFAULT '', rating TEXT NOT NULL, "
+                     "comment TEXT NOT NULL DEFAULT '')")
+        conn.execute("INSERT INTO feedback (created_at, role, question, case_title, kb_version, rating, comment) "
+                     "VALUES ('2026-11-20T08:00:00+00:00', 'agent', '包裹丢了', '包裹丢失或损毁', 'v0003', 'down', '步骤不对')")
+    conn.close()
+    from records import feedback
+
+    rows = feedback.negative(settings)
+    assert [(r.question, r.comment, r.created_at) for r in rows] == [("包裹丢了", "步骤不对", "2026-11-20T08:00:00+00:00")]
+    assert not legacy.exists() and (settings.home / "feedback.db.imported").exists()

@@ -4,7 +4,7 @@
     POST /v1/kb/validate   validate the KB folder as it is (nothing embedded or written)
     POST /v1/kb/stage      validate the KB as it would be with one file; nothing written
     POST /v1/kb/ingest     optionally write one validated file, then ingest
-    POST /v1/kb/rollback   back to the previous version
+    POST /v1/kb/rollback   back to the version live before; {"restore_kb": true} restores the KB files too
 
 Without KEFU_API_TOKEN the editor operations are off (403). A file that fails validation
 is a 422 naming the file and line, exactly as `kefu ingest` prints it.
@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from core.errors import IndexError_, ValidationError
 from kefu import Kefu
 from kefu.api import problems
-from kefu.api.schemas import FileIn, IngestIn, IngestOut, KbStatusOut, RollbackOut, StagedOut, ValidatedOut
+from kefu.api.schemas import FileIn, IngestIn, IngestOut, KbStatusOut, RollbackIn, RollbackOut, StagedOut, ValidatedOut
 
 
 def _diffs(documents) -> list[dict]:
@@ -81,12 +81,15 @@ def router(kefu: Kefu, token: str) -> APIRouter:
             report = kefu.ingest()
         return JSONResponse({**report.summary(), "documents": _diffs(report.documents)})
 
-    @r.post("/rollback", response_model=RollbackOut, responses=problems.responses(409, 503), summary="回滚到上一个版本")
-    def rollback() -> JSONResponse:
+    @r.post("/rollback", response_model=RollbackOut, responses=problems.responses(409, 503),
+            summary="回滚到之前的线上版本（可同时恢复知识库文件）")
+    def rollback(body: RollbackIn | None = None) -> JSONResponse:
         try:
-            old, new = kefu.rollback()
+            report = kefu.rollback(restore_kb=bool(body and body.restore_kb))
         except IndexError_ as e:  # nothing (intact) to go back to: the state refuses, not the service
             return problems.problem(409, str(e), instance="/v1/kb/rollback")
-        return JSONResponse({"from": old, "to": new})
+        return JSONResponse({"from": report.previous, "to": report.version, "skipped": list(report.skipped),
+                             "kb_restored": report.kb_restored,
+                             "kb_changes": [{"path": c.path, "status": c.status} for c in report.kb_changes]})
 
     return r

@@ -141,15 +141,21 @@ class IngestOut(BaseModel):
     documents: list[DiffOut]
 
 
-class RollbackOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="allow")
-    from_: str = Field(alias="from")
-    to: str
-
-
 class DocumentOut(BaseModel):
     path: str
     status: str
+
+
+class RollbackIn(BaseModel):
+    restore_kb: bool = Field(False, description="同时把知识库目录恢复为该版本的源文件（同 kefu rollback --restore-kb）")
+
+
+class RollbackOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+    from_: str | None = Field(alias="from")
+    to: str
+    kb_restored: bool
+    kb_changes: list[DocumentOut]  # how the KB folder now differs from the version live
 
 
 class KbStatusOut(BaseModel):
