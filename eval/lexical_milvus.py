@@ -24,7 +24,8 @@ import numpy as np
 from core.settings import load_settings
 from core.text import STOPWORDS, normalize
 from eval.bench import live_assistant
-from eval.metrics import compute, load_devset
+from eval.devset import load_devset
+from eval.metrics import compute
 from eval.systems import ChunkRanker, KefuSystem
 from index.milvus_client import Milvus
 from models.embed import load_embeddings
@@ -106,8 +107,8 @@ def _measure(kefu, items, milvus_side) -> dict:
     if milvus_side is not None:
         searcher._bm25 = _Lexical(searcher, *milvus_side)
     try:
-        alone = compute(items, [ChunkRanker("bm25", searcher).predict(i.query) for i in items])
-        fused = compute(items, [KefuSystem(kefu).predict(i.query) for i in items])
+        alone = compute(items, [ChunkRanker("bm25", searcher).predict(i) for i in items])
+        fused = compute(items, [KefuSystem(kefu).predict(i) for i in items])
     finally:
         searcher._bm25 = saved[0]
         searcher.tokenize = saved[1]

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from core.settings import REPO_ROOT, load_settings
-from eval.metrics import load_devset
+from eval.devset import load_devset
 
 
 @dataclass(frozen=True)
@@ -200,9 +200,10 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     args = ap.parse_args()
 
-    questions = [i.query for i in load_devset()]
-    bodies = [json.dumps({"question": q, "role": ("agent", "customer")[n % 2]}, ensure_ascii=False).encode("utf-8")
-              for n, q in enumerate(questions)]
+    items = load_devset()
+    questions = [i.query for i in items]
+    bodies = [json.dumps({"question": i.query, "role": ("agent", "customer")[n % 2], "history": list(i.history)},
+                         ensure_ascii=False).encode("utf-8") for n, i in enumerate(items)]
     proc = home = None
     base = args.url.rstrip("/") if args.url else None
     if base is None:

@@ -4,7 +4,8 @@ that says which is live, and a small key-value collection for manifests and KB s
     <prefix>_<version>     one per KB version: pos (the chunk's position), its vector, the
                            chunk as JSON and its BM25 tokens (Kefu's lexical side: Milvus's
                            own BM25 was measured against it and lost, eval/lexical_milvus.py)
-    <prefix>_<version>_q   the version's phrasings (FAQ questions, out-of-scope examples)
+    <prefix>_<version>_q   the version's phrasings (FAQ questions and variants, playbook and
+                           scope lines, out-of-scope examples) with their vectors and labels
     <prefix>_live          the alias: the live version's collection; moved by alter_alias
     <prefix>_meta          key -> text rows: manifest, KB snapshot, sources, live history
 
@@ -127,6 +128,8 @@ class Milvus:
         q_schema.add_field("pos", DataType.INT64, is_primary=True)
         q_schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=dim)
         q_schema.add_field("passage", DataType.VARCHAR, max_length=512)
+        q_schema.add_field("label", DataType.VARCHAR, max_length=512)
+        q_schema.add_field("kind", DataType.VARCHAR, max_length=32)
         q_schema.add_field("text", DataType.VARCHAR, max_length=VARCHAR_MAX)
         q_index = self.client.prepare_index_params()
         q_index.add_index("embedding", index_type="FLAT", metric_type="COSINE")

@@ -18,6 +18,7 @@ import base64
 import contextlib
 import dataclasses
 import datetime as dt
+import io
 import json
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.classifier import LinearClassifier
 from core.errors import IndexError_
 from core.hashing import sha256_bytes, sha256_text
 from core.kb import KnowledgeBase, SourceFile
@@ -66,6 +68,30 @@ class MilvusVectors:
 
 def _vectors_digest(vectors: np.ndarray) -> str:
     return sha256_bytes(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+
+
+def _array(a: np.ndarray) -> str:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _from_array(text: str) -> np.ndarray:
+    return np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False)
+
+
+def _classifier_json(c: LinearClassifier) -> str:
+    """The classifier as numbers only (no pickle): .npy arrays in base64, labels and scale."""
+    return json.dumps({"labels": list(c.labels), "scale": c.scale, "weights": _array(c.weights), "bias": _array(c.bias),
+                       "mean": _array(c.mean)}, ensure_ascii=False)
+
+
+def _classifier_from_json(text: str) -> LinearClassifier:
+    d = json.loads(text)
+    weights, bias, mean = _from_array(d["weights"]), _from_array(d["bias"]), _from_array(d["mean"])
+    if weights.shape != (len(mean), len(d["labels"])) or bias.shape != (len(d["labels"]),):
+        raise ValueError("classifier shapes do not match its labels")
+    return LinearClassifier(tuple(d["labels"]), weights, bias, mean, float(d["scale"]))
 
 
 def _lines_digest(items) -> str:
@@ -144,9 +170,9 @@ class MilvusVersions:
     # --- writing ------------------------------------------------------------------------------------
 
     def write(self, manifest: Manifest, chunks: list[Chunk], tokens: list[list[str]], vectors: np.ndarray,
-              phrasings: list[Phrasing], phrasing_vectors: np.ndarray, kb: KnowledgeBase,
+              phrasings: list[Phrasing], phrasing_vectors: np.ndarray, kb: KnowledgeBase, classifier: LinearClassifier,
               sources: tuple[SourceFile, ...]) -> None:
-        """Write a version: collections, KB snapshot and sources, then the manifest and its
+        """Write a version: collections, KB snapshot, classifier and sources, then the manifest and its
         digest. Without a manifest a collection is a leftover, never listed or made live."""
         m = self.milvus
         collection = m.collection(manifest.version)
@@ -157,17 +183,21 @@ class MilvusVersions:
             chunk_dicts = [c.to_dict() for c in chunks]
             m.insert(collection, ({"pos": i, "embedding": vectors[i].tolist(), "chunk": json.dumps(d, ensure_ascii=False),
                                    "tokens": json.dumps(tokens[i], ensure_ascii=False)} for i, d in enumerate(chunk_dicts)))
-            m.insert(collection + "_q", ({"pos": i, "embedding": phrasing_vectors[i].tolist(), "passage": p.passage, "text": p.text}
-                                         for i, p in enumerate(phrasings)))
+            m.insert(collection + "_q", ({"pos": i, "embedding": phrasing_vectors[i].tolist(), "passage": p.passage,
+                                          "label": p.label, "kind": p.kind, "text": p.text} for i, p in enumerate(phrasings)))
             m.seal(collection)
             if chunks:  # a fresh collection's first search waits for its index: pay it before going live
                 m.search(collection, vectors[0], 1)
             kb_json = json.dumps(kb.to_dict(), ensure_ascii=False)
             m.put_blob(f"{collection}/kb", kb_json)
+            classifier_json = _classifier_json(classifier)
+            m.put_blob(f"{collection}/classifier", classifier_json)
+            m.put_json(f"{collection}/counts", {"chunks": len(chunks), "phrasings": len(phrasings)})
             m.put_json(f"{collection}/sources", {s.rel: base64.b64encode(s.data).decode("ascii") for s in sources})
             files = {"chunks": _lines_digest(chunk_dicts), "tokens": _lines_digest(tokens), "vectors": _vectors_digest(vectors),
                      "phrasings": _lines_digest(dataclasses.asdict(p) for p in phrasings),
-                     "phrasing_vectors": _vectors_digest(phrasing_vectors), "kb.json": sha256_text(kb_json)}
+                     "phrasing_vectors": _vectors_digest(phrasing_vectors), "kb.json": sha256_text(kb_json),
+                     "classifier": sha256_text(classifier_json)}
             files.update({f"kb/{s.rel}": s.sha256 for s in sources})
             manifest = dataclasses.replace(manifest, package_version=VERSION, kb_files={s.rel: s.sha256 for s in sources},
                                            index_type="milvus-hnsw" if len(chunks) >= HNSW_MIN_ROWS else "milvus-flat",
@@ -201,7 +231,8 @@ class MilvusVersions:
         if expected_model and manifest.model != expected_model:
             raise IndexError_(f"索引版本 {name} 是用嵌入模型 '{manifest.model}' 构建的，但当前配置的模型是 '{expected_model}'：请运行 `kefu ingest` 重建索引")
         counts = (self.milvus.count(collection), self.milvus.count(collection + "_q"))
-        want = (manifest.counts.get("chunks", 0), manifest.counts.get("questions", 0) + manifest.counts.get("out_of_scope_examples", 0))
+        stored = self.milvus.get_json(f"{collection}/counts") or {}
+        want = (manifest.counts.get("chunks", 0), stored.get("phrasings", -1))
         if counts != want:
             raise IndexError_(f"索引版本 {name} 在 Milvus 中不完整（{counts[0]}/{want[0]} 个分块，{counts[1]}/{want[1]} 个问法）：{FIX}")
         return manifest
@@ -214,18 +245,20 @@ class MilvusVersions:
         m = self.milvus
         collection = m.collection(name)
         n, dim = manifest.counts.get("chunks", 0), manifest.dimension
-        n_q = manifest.counts.get("questions", 0) + manifest.counts.get("out_of_scope_examples", 0)
+        n_q = int((m.get_json(f"{collection}/counts") or {}).get("phrasings", 0))
         prefetch = n <= PREFETCH_MAX
         try:
             rows = m.rows(collection, ["chunk", "tokens", *(["embedding"] if prefetch else [])], n)
             chunk_dicts = [json.loads(r["chunk"]) for r in rows]
             tokens = [json.loads(r["tokens"]) for r in rows]
             vectors = np.asarray([r["embedding"] for r in rows], dtype=np.float32).reshape(n, dim) if prefetch else None
-            q_rows = m.rows(collection + "_q", ["embedding", "passage", "text"], n_q)
-            phrasings = [Phrasing(r["passage"], r["text"]) for r in q_rows]
+            q_rows = m.rows(collection + "_q", ["embedding", "passage", "label", "kind", "text"], n_q)
+            phrasings = [Phrasing(r["passage"], r["text"], r["label"], r["kind"]) for r in q_rows]
             pvecs = np.asarray([r["embedding"] for r in q_rows], dtype=np.float32).reshape(n_q, dim)
             kb_json = m.get_blob(f"{collection}/kb") or ""
+            classifier_json = m.get_blob(f"{collection}/classifier") or ""
             found = {"chunks": _lines_digest(chunk_dicts), "tokens": _lines_digest(tokens), "kb.json": sha256_text(kb_json),
+                     "classifier": sha256_text(classifier_json),
                      "phrasings": _lines_digest(dataclasses.asdict(p) for p in phrasings), "phrasing_vectors": _vectors_digest(pvecs)}
             if vectors is not None:
                 found["vectors"] = _vectors_digest(vectors)
@@ -234,11 +267,12 @@ class MilvusVersions:
                 raise IndexError_(f"索引版本 {name} 已损坏（{bad[0]} 与校验值不符）：{FIX}")
             chunks = [Chunk.from_dict(d) for d in chunk_dicts]
             kb = KnowledgeBase.from_dict(json.loads(kb_json))
+            classifier = _classifier_from_json(classifier_json)
         except (ValueError, TypeError, KeyError) as e:
             raise IndexError_(f"索引版本 {name} 无法读取（{e}）：{FIX}") from None
         store = MilvusVectors(m, collection, n, vectors)
         held = vectors if vectors is not None else np.zeros((0, dim), dtype=np.float32)
-        return IndexVersion(name, Path(collection), manifest, chunks, tokens, held, store, phrasings, pvecs, kb)
+        return IndexVersion(name, Path(collection), manifest, chunks, tokens, held, store, phrasings, pvecs, kb, classifier)
 
     def vectors(self, version: IndexVersion) -> np.ndarray:
         if len(version.vectors) == len(version.chunks):

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
+from core.classifier import LinearClassifier
 from core.errors import IndexError_
 from core.kb import KnowledgeBase, SourceFile
 from core.types import Chunk
@@ -47,7 +48,7 @@ class VersionStore(Protocol):
     def new_name(self, kb_hash: str) -> str: ...
 
     def write(self, manifest: Manifest, chunks: list[Chunk], tokens: list[list[str]], vectors: np.ndarray,
-              phrasings: list[Phrasing], phrasing_vectors: np.ndarray, kb: KnowledgeBase,
+              phrasings: list[Phrasing], phrasing_vectors: np.ndarray, kb: KnowledgeBase, classifier: LinearClassifier,
               sources: tuple[SourceFile, ...]) -> None:
         """Store a complete version; it is not live until `set_live`."""
         ...
@@ -131,8 +132,8 @@ class FileVersions:
     def new_name(self, kb_hash: str) -> str:
         return versions.new_version_name(self.index_dir, kb_hash)
 
-    def write(self, manifest, chunks, tokens, vectors, phrasings, phrasing_vectors, kb, sources) -> None:
-        versions.write_version(self.index_dir, manifest, chunks, tokens, vectors, phrasings, phrasing_vectors, kb, sources)
+    def write(self, manifest, chunks, tokens, vectors, phrasings, phrasing_vectors, kb, classifier, sources) -> None:
+        versions.write_version(self.index_dir, manifest, chunks, tokens, vectors, phrasings, phrasing_vectors, kb, classifier, sources)
 
     def manifest(self, name: str) -> Manifest:
         return read_manifest(versions.versions_dir(self.index_dir) / name)

@@ -10,7 +10,8 @@ import pytest
 
 from core.errors import IndexError_
 from core.settings import load_settings
-from eval.metrics import compute, load_devset
+from eval.devset import load_devset
+from eval.metrics import compute
 from eval.systems import KefuSystem
 from index.milvus_store import LEFTOVER_SECONDS
 from index.store import FileVersions
@@ -130,7 +131,7 @@ def test_dev_set_on_milvus_within_a_point_of_faiss(real_index, milvus):
     settings = real_index.with_(vector_store="milvus", milvus_uri=milvus, milvus_prefix=load_settings().milvus_prefix)
     store = open_versions(settings)
     store.write(faiss_version.manifest, faiss_version.chunks, faiss_version.tokens, faiss_version.vectors,
-                faiss_version.phrasings, faiss_version.phrasing_vectors, faiss_version.kb,
+                faiss_version.phrasings, faiss_version.phrasing_vectors, faiss_version.kb, faiss_version.classifier,
                 FileVersions(real_index.index_dir).sources(faiss_version.name))
     store.set_live(faiss_version.name, "ingest", None)
     items = load_devset()
@@ -138,7 +139,7 @@ def test_dev_set_on_milvus_within_a_point_of_faiss(real_index, milvus):
     for label, s in (("faiss", real_index), ("milvus", settings)):
         kefu = Kefu(s)
         kefu.warmup()
-        figures[label] = compute(items, [KefuSystem(kefu).predict(i.query) for i in items])
+        figures[label] = compute(items, [KefuSystem(kefu).predict(i) for i in items])
     print(f"\nfaiss {figures['faiss']}\nmilvus {figures['milvus']}")
     for metric in ("hit@1", "mrr"):
         assert abs(figures["milvus"][metric] - figures["faiss"][metric]) <= 0.01, (metric, figures)

@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, kefu: Kefu | None = None) -> Fa
     @app.post("/v1/ask", response_model=AnswerOut, responses=problems.responses(503), tags=["answers"],
               summary="回答一个问题（与 kefu ask --json 相同的对象）")
     def ask(body: AskIn) -> JSONResponse:
-        answer = kefu.ask(body.question, body.role, case=body.case, k=body.k)
+        answer = kefu.ask(body.question, body.role, history=body.history, case=body.case, k=body.k)
         metrics.set_live(answer.kb_version)
         route = answer.decision.route if answer.decision else "none"
         metrics.answers.labels(body.role, route).inc()

@@ -7,7 +7,7 @@ and allow keys added later.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,8 +19,8 @@ MAX_HISTORY = 20
 class AskIn(BaseModel):
     question: str = Field(max_length=MAX_QUESTION, description="客户或客服的问题原文")
     role: Role = Field("agent", description="agent（客服，含内部备注）或 customer（客户自助）")
-    history: list[str] = Field(default_factory=list, max_length=MAX_HISTORY,
-                               description="同一会话中客户之前的消息，从早到晚")
+    history: list[Annotated[str, Field(max_length=MAX_QUESTION)]] = Field(
+        default_factory=list, max_length=MAX_HISTORY, description="同一会话中客户之前的消息，从早到晚（追问据此理解）")
     case: str | None = Field(None, max_length=200, description="按这个案例作答（用户选了备选案例时）")
     k: int = Field(3, ge=0, le=10, description="除处理手册引用外，额外引用的检索段落数")
 
