@@ -60,7 +60,7 @@ class Settings:
     batch_window_ms: float = 2.0  # micro-batching: how long an encode waits for company
     batch_max: int = 64  # most questions in one encode
     torch_threads: int = 0  # 0: torch's default
-    query_precision: str = "auto"  # "auto": bfloat16 question encodes where the CPU has it natively; "fp32"; "bf16"
+    query_precision: str = "auto"  # "auto": batched question encodes in bfloat16 where the CPU has it natively; "fp32"; "bf16"
 
     @property
     def models_dir(self) -> Path:
