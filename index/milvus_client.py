@@ -31,13 +31,17 @@ PAGE = 10_000  # rows per query (Milvus returns at most 16,384)
 HNSW_MIN_ROWS = 20_000  # as for FAISS: an exact scan below, a graph above
 HNSW_PARAMS = {"M": 32, "efConstruction": 80}
 HNSW_EF = 128
+# Seconds to (re)connect. pymilvus's default of 10 also bounds its reconnect after an idle
+# connection fails its health check, and a busy server (a Milvus Lite server on a loaded
+# 2-core CI machine) did not answer in 10.
+CONNECT_SECONDS = 30.0
 
 logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # it logs every failed call with a traceback
 
 
 def connect(uri: str, token: str = "") -> MilvusClient:
     try:
-        return MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
+        return MilvusClient(uri=uri, token=token, timeout=CONNECT_SECONDS) if token else MilvusClient(uri=uri, timeout=CONNECT_SECONDS)
     except MilvusException as e:
         raise IndexError_(f"无法连接 Milvus（{uri}）：{e.message}。请检查 KEFU_MILVUS_URI 和 Milvus 服务") from None
 
