@@ -13,6 +13,9 @@ import pytest
 from core.settings import DEFAULT_MODEL, load_settings
 
 DATA = Path(__file__).parent / "data"
+# Before torch loads: CI machines are shared, and OpenMP threads spin-waiting for a busy core
+# turned the model tests' 20 ms encodes into seconds (README "Scaling out").
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 REPO = Path(__file__).resolve().parent.parent
 
 
