@@ -76,10 +76,6 @@ class Settings:
         return self.home / "kefu.db"
 
     @property
-    def handoff_db(self) -> Path:
-        return self.home / "handoff.db"
-
-    @property
     def db_url(self) -> str:
         """Where feedback, handoffs and the question log go: KEFU_DATABASE_URL, or SQLite under home."""
         return self.database_url or f"sqlite:///{self.feedback_db}"

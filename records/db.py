@@ -117,6 +117,36 @@ def _import_legacy_feedback(engine: Engine, home_file: Path) -> None:
     home_file.rename(home_file.with_name(home_file.name + ".imported"))
 
 
+def _import_legacy_handoffs(engine: Engine, home_file: Path) -> None:
+    """Handoffs stored by earlier versions in KEFU_HOME/handoff.db move into the records
+    database once, with their reference numbers (the old file is kept as handoff.db.imported)."""
+    if not home_file.is_file():
+        return
+    import sqlite3
+    from contextlib import closing
+
+    from records.schema import handoffs
+
+    keys = ("ref", "day", "seq", "created_at", "team", "category", "case_title", "reason", "messages", "kb_version")
+    with closing(sqlite3.connect(home_file)) as old:
+        try:
+            rows = old.execute(f"SELECT {', '.join(keys)} FROM handoff ORDER BY id").fetchall()
+        except sqlite3.Error:
+            return  # not a handoff database: leave it alone
+    values = []
+    for row in rows:
+        d = dict(zip(keys, row))
+        try:
+            d["created_at"] = as_utc(dt.datetime.fromisoformat(d["created_at"]))
+        except (TypeError, ValueError):
+            d["created_at"] = utcnow()
+        values.append(d)
+    with engine.begin() as conn:
+        if values:
+            conn.execute(sa.insert(handoffs), values)
+    home_file.rename(home_file.with_name(home_file.name + ".imported"))
+
+
 def _create(url: str) -> Engine:
     try:
         parsed = make_url(url)
@@ -152,6 +182,7 @@ def engine(settings: Settings) -> Engine:
                 migrate(eng)
                 if not settings.database_url:
                     _import_legacy_feedback(eng, settings.home / "feedback.db")
+                    _import_legacy_handoffs(eng, settings.home / "handoff.db")
             except sa.exc.OperationalError as e:
                 eng.dispose()
                 raise ConfigError(f"无法连接记录数据库 {make_url(url).render_as_string(hide_password=True)}："

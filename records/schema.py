@@ -43,3 +43,19 @@ questions = sa.Table(
     sa.Index("question_log_time", "created_at"),
     sa.Index("question_log_route_time", "route", "created_at"),
 )
+
+handoffs = sa.Table(
+    "handoff", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("ref", sa.String(32), nullable=False, unique=True),  # KF-20261125-0042
+    sa.Column("day", sa.String(8), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("team", sa.String(200), nullable=False),
+    sa.Column("category", sa.String(200)),
+    sa.Column("case_title", sa.String(200)),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),  # masked
+    sa.Column("messages", sa.Text, nullable=False),  # JSON, masked
+    sa.Column("kb_version", sa.String(100), nullable=False, server_default=""),
+    sa.UniqueConstraint("day", "seq", name="handoff_day_seq"),  # two replicas never hand out one number
+)

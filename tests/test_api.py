@@ -142,6 +142,18 @@ def test_feedback_is_stored_masked(client, kefu):
     _problem(client.post("/v1/feedback", json={"question": "x", "role": "customer", "rating": "meh"}), 422)
 
 
+def test_handoff_records_the_conversation_masked_and_returns_its_number(client, kefu):
+    r = client.post("/v1/handoff", json={"messages": ["你好", "显示签收没收到货", "我电话是13912345678"]})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    stored = kefu.handoffs()[0]
+    assert body["ref"] == stored.ref and body["ref"].startswith("KF-") and body["team"] == stored.team
+    assert [m.question for m in stored.messages] == ["你好", "显示签收没收到货", "我电话是139****5678"]
+    assert stored.kb_version == kefu.live_version() == body["kb_version"]
+    assert client.post("/v1/handoff", json={"messages": []}).status_code == 422
+    assert client.post("/v1/handoff", json={"messages": ["x" * 3000]}).status_code == 422
+
+
 def test_index_is_the_object_of_kefu_index_json(client, kefu):
     r = client.get("/v1/index")
     assert r.status_code == 200 and r.json() == kefu.status().to_json()

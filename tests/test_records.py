@@ -27,7 +27,7 @@ def _check_schema(settings) -> None:
     eng = db.engine(settings)
     with eng.connect() as conn:
         command.check(db._alembic(conn))
-    assert db.current_revision(eng) == "0001"
+    assert db.current_revision(eng) == "0002"
     assert set(sa.inspect(eng).get_table_names()) >= set(metadata.tables)
 
 

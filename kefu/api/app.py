@@ -3,6 +3,7 @@ route calls the `Kefu` facade and returns its JSON.
 
     POST /v1/ask        an answer, the object of `kefu ask --json`
     POST /v1/feedback   a rating of an answer (201)
+    POST /v1/handoff    a customer's conversation handed to a human; its reference number (201)
     GET  /v1/index      the live version, the object of `kefu index --json`
     GET  /healthz       200 once a version is live
     GET  /metrics       Prometheus
@@ -23,11 +24,12 @@ from fastapi.responses import JSONResponse
 
 from core.errors import IndexError_
 from core.settings import VERSION, Settings, load_settings
+from core.types import Conversation
 from kefu import Kefu
 from kefu.api import editor, problems
 from kefu.api.limits import BodySizeLimit, RateLimit
 from kefu.api.metrics import Metrics, Observe, process_exit
-from kefu.api.schemas import AnswerOut, AskIn, Created, FeedbackIn, Health, IndexOut
+from kefu.api.schemas import AnswerOut, AskIn, Created, FeedbackIn, HandoffIn, HandoffOut, Health, IndexOut
 
 log = logging.getLogger("kefu.api")
 UNLIMITED = ("/healthz", "/metrics")  # probes and scrapes are never rate limited
@@ -75,6 +77,18 @@ def create_app(settings: Settings | None = None, kefu: Kefu | None = None) -> Fa
         new_id = kefu.feedback(role=body.role, question=body.question, case=body.case, kb_version=body.kb_version,
                                rating=body.rating, comment=body.comment)
         return JSONResponse({"id": new_id}, status_code=201)
+
+    @app.post("/v1/handoff", status_code=201, response_model=HandoffOut, responses=problems.responses(503), tags=["answers"],
+              summary="把客户的会话转交人工，返回转人工单号")
+    def handoff(body: HandoffIn) -> JSONResponse:
+        # The conversation is answered again here, as the customer chat did, so that the team
+        # and case come from this KB version and not from what a client claims.
+        chat = Conversation()
+        for message in body.messages:
+            chat = chat.add(message, kefu.ask(message, "customer", history=chat.questions))
+        h = kefu.handoff(chat)
+        return JSONResponse({"ref": h.ref, "team": h.team, "category": h.category, "case": h.case, "reason": h.reason,
+                             "created_at": h.created_at, "kb_version": h.kb_version}, status_code=201)
 
     @app.get("/v1/index", response_model=IndexOut, responses=problems.responses(503), tags=["knowledge base"],
              summary="线上索引版本（与 kefu index --json 相同的对象）")

@@ -78,6 +78,21 @@ class Created(BaseModel):
     id: int
 
 
+class HandoffIn(BaseModel):
+    messages: list[Annotated[str, Field(max_length=MAX_QUESTION)]] = Field(
+        min_length=1, max_length=MAX_HISTORY + 1, description="客户在本次会话中的消息，从早到晚（每条按会话上下文重新作答，以确定接手的团队）")
+
+
+class HandoffOut(BaseModel):
+    ref: str = Field(description="转人工单号，如 KF-20261125-0042")
+    team: str
+    category: str | None
+    case: str | None
+    reason: str
+    created_at: str
+    kb_version: str
+
+
 class IndexOut(BaseModel):
     """The object `kefu index --json` prints."""
 
