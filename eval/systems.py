@@ -32,9 +32,10 @@ class KefuSystem:
 
     def __init__(self, asker):
         self.asker = asker
+        self.unlogged = {"log": False} if hasattr(asker, "logged_questions") else {}  # dev-set rows are no user's questions
 
     def predict(self, item: DevItem) -> Prediction:
-        answer = self.asker.ask(item.query, "agent", history=item.history)
+        answer = self.asker.ask(item.query, "agent", history=item.history, **self.unlogged)
         if answer.case is None:
             return Prediction((), None, True, answer.latency_ms)
         # The cases in the order a person sees them: the answer's, the alternatives offered,

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from core.errors import IndexError_
-from index.current import current_version, history, live_stack, set_current
-from index.versions import list_versions, verify_version
+from index.current import live_stack
+from index.store import VersionStore
 
 
 @dataclass(frozen=True)
@@ -18,27 +17,27 @@ class RollbackTarget:
     skipped: tuple[str, ...] = ()  # damaged versions passed over on the way
 
 
-def _candidates(index_dir: Path, live: str | None) -> list[str]:
+def _candidates(store: VersionStore, live: str | None) -> list[str]:
     """Newest first. When HISTORY knows the live version, the ones live before it; else
     (no CURRENT, or a CURRENT set by hand) the versions older than it by name."""
-    stack = live_stack(history(index_dir))
-    names = list_versions(index_dir)
+    stack = live_stack(store.history())
+    names = store.names()
     if live is not None and stack and stack[-1] == live:
         return [n for n in reversed(stack[:-1]) if n in names]
     return [n for n in reversed(names) if live is None or n < live]
 
 
-def choose_target(index_dir: Path, model: str) -> RollbackTarget:
+def choose_target(store: VersionStore, model: str) -> RollbackTarget:
     try:
-        live = current_version(index_dir)
+        live = store.live()
     except IndexError_:
         live = None  # an unreadable CURRENT: return to the newest intact version
     skipped = []
-    for name in _candidates(index_dir, live):
+    for name in _candidates(store, live):
         if name == live:
             continue
         try:
-            manifest = verify_version(index_dir, name)
+            manifest = store.verify(name)
         except IndexError_:
             skipped.append(name)
             continue
@@ -50,8 +49,8 @@ def choose_target(index_dir: Path, model: str) -> RollbackTarget:
     raise IndexError_(f"没有更早的完整索引版本可以回滚{why}")
 
 
-def rollback(index_dir: Path, model: str) -> RollbackTarget:
+def rollback(store: VersionStore, model: str) -> RollbackTarget:
     """Make the chosen version live and record it. The caller holds the ingest lock."""
-    target = choose_target(index_dir, model)
-    set_current(index_dir, target.version, "rollback", target.previous)
+    target = choose_target(store, model)
+    store.set_live(target.version, "rollback", target.previous)
     return target

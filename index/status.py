@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-from index.versions import list_versions, read_version
+from index.store import VersionStore
 
 
 @dataclass(frozen=True)
@@ -21,16 +20,17 @@ class IndexStatus:
     questions: int  # FAQ questions and variants matched query-to-query
     cases: dict[str, int]  # case title -> chunks
     versions: list[str]  # kept versions, oldest first
-    path: str
+    path: str  # the version's folder, or its Milvus collection
     sample_faqs: list[str] = field(default_factory=list)  # FAQ ids marked `sample: true`: replace before going live
     sample_replies: list[str] = field(default_factory=list)  # "case · situation" whose agent reply cites one
+    store: str = "faiss"  # "faiss" | "milvus"
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
-def index_status(index_dir: Path) -> IndexStatus:
-    v = read_version(index_dir)
+def index_status(store: VersionStore) -> IndexStatus:
+    v = store.read()
     cases = {c.title: 0 for c in v.kb.cases}
     for c in v.chunks:
         if c.case in cases:
@@ -42,5 +42,5 @@ def index_status(index_dir: Path) -> IndexStatus:
     return IndexStatus(
         version=v.name, model=m.model, dimension=m.dimension, built_at=m.built_at, index_type=m.index_type,
         chunks=len(v.chunks), faqs=m.counts["faqs"], playbooks=m.counts["playbooks"], questions=m.counts["questions"],
-        cases=cases, versions=list_versions(index_dir), path=str(v.path), sample_faqs=samples, sample_replies=replies,
+        cases=cases, versions=store.names(), path=str(v.path), sample_faqs=samples, sample_replies=replies, store=store.kind,
     )

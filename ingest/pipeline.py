@@ -18,13 +18,12 @@ from core.kb import KnowledgeBase, content_hash
 from core.settings import Settings
 from core.text import Lexicon
 from core.types import Chunk, Hooks
-from index import versions
-from index.current import current_or_none, current_version, set_current
 from index.manifest import Manifest
-from index.prune import prune, remove_leftovers
+from index.store import VersionStore, live_or_none, newest_intact
 from index.versions import IndexVersion
 from ingest.collect import read_sources
 from ingest.split import split_kb
+from ingest.store import open_versions
 from ingest.train import label_space, phrasings, train_classifier
 from ingest.validate import build_kb, load_kb
 
@@ -137,12 +136,12 @@ def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks
     hooks.message(f"正在读取 {settings.kb_dir}")
     sources = read_sources(settings.kb_dir, settings.max_file_bytes)
     kb_hash = content_hash({s.rel: s.sha256 for s in sources})
-    index_dir = settings.index_dir
+    store = open_versions(settings)
     prompts = {"query": settings.query_prompt, "passage": settings.passage_prompt}
     model = embedder.name if embedder is not None else settings.embedding_model
-    with versions.ingest_lock(index_dir, settings.lock_timeout):
-        remove_leftovers(index_dir)
-        live = _live_manifest(index_dir, hooks)
+    with store.lock(settings.lock_timeout):
+        store.remove_leftovers()
+        live = _live_manifest(store, hooks)
         same = live is not None and live.model == model and live.prompts == prompts
         if same and live.kb_hash == kb_hash and live.pipeline == PIPELINE_VERSION:
             hooks.message(f"知识库未变化：{live.version} 继续作为线上版本")
@@ -151,10 +150,11 @@ def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks
 
         kb = build_kb(sources)
         chunks = split_kb(kb)
-        donor = _donor(index_dir, live.version if same else None, model, prompts)
+        donor = _donor(store, live.version if same else None, model, prompts)
         cache: dict[str, np.ndarray] = {}
         if donor is not None:
-            cache = {_passage_key(c.embed_text): donor.vectors[i] for i, c in enumerate(donor.chunks)}
+            donor_vectors = store.vectors(donor)
+            cache = {_passage_key(c.embed_text): donor_vectors[i] for i, c in enumerate(donor.chunks)}
             cache.update({_phrasing_key(p.text): donor.phrasing_vectors[i] for i, p in enumerate(donor.phrasings)})
         phrases = phrasings(kb)
         chunk_texts = [c.embed_text for c in chunks]
@@ -175,7 +175,7 @@ def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks
         hooks.message("正在根据知识库训练案例分类器")
         classifier = train_classifier(pvecs, [p.label for p in phrases], label_space(kb))
 
-        name = versions.new_version_name(index_dir, kb.content_hash)
+        name = store.new_name(kb.content_hash)
         chunks = [dataclasses.replace(c, kb_version=name) for c in chunks]
         manifest = Manifest(
             version=name, model=model, dimension=dim, prompts=prompts, pipeline=PIPELINE_VERSION,
@@ -188,10 +188,10 @@ def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks
         hooks.message(f"正在写入索引版本 {name}")
         lexicon = Lexicon(kb.words, kb.synonyms)
         tokens = [lexicon.tokenize(c.embed_text) for c in chunks]
-        versions.write_version(index_dir, manifest, chunks, tokens, vectors, phrases, pvecs, kb, classifier, sources)
-        previous = current_or_none(index_dir)
-        set_current(index_dir, name, "ingest", previous)
-        prune(index_dir, settings.keep_versions)
+        store.write(manifest, chunks, tokens, vectors, phrases, pvecs, kb, classifier, sources)
+        previous = live_or_none(store)
+        store.set_live(name, "ingest", previous)
+        store.prune(settings.keep_versions)
 
     docs = diff_chunks(donor.chunks if donor is not None and same else [], chunks)
     return IngestReport(
@@ -201,32 +201,32 @@ def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks
     )
 
 
-def _live_manifest(index_dir: Path, hooks: Hooks) -> Manifest | None:
+def _live_manifest(store: VersionStore, hooks: Hooks) -> Manifest | None:
     """The live version's manifest once it verifies, else None (and say why)."""
     try:
-        live = current_version(index_dir)
-        return versions.verify_version(index_dir, live) if live else None
+        live = store.live()
+        return store.verify(live) if live else None
     except IndexError_ as e:
         hooks.message(f"线上索引无法复用（{e}），将构建新版本")
         return None
 
 
-def _donor(index_dir: Path, live: str | None, model: str, prompts: dict[str, str]) -> IndexVersion | None:
+def _donor(store: VersionStore, live: str | None, model: str, prompts: dict[str, str]) -> IndexVersion | None:
     """The version whose vectors are reused: the live one, else the newest intact one of the
     same model and prompts (CURRENT missing or damaged costs no re-embedding)."""
-    name = live or versions.newest_intact(index_dir, model)
+    name = live or newest_intact(store, model)
     if name is None:
         return None
     try:
-        version = versions.read_version(index_dir, name, expected_model=model)
+        version = store.read(name, expected_model=model)
     except IndexError_:
         return None
     return version if version.manifest.prompts == prompts else None
 
 
-def _live_or_none(index_dir: Path) -> IndexVersion | None:
+def _live_or_none(store: VersionStore) -> IndexVersion | None:
     try:
-        return versions.read_version(index_dir)
+        return store.read()
     except IndexError_:
         return None
 
@@ -237,5 +237,5 @@ def preview(settings: Settings, kb_dir: Path | None = None, changed: str | None 
     `changed`: the file being edited, blamed when it clashes with another."""
     kb = load_kb(kb_dir or settings.kb_dir, settings.max_file_bytes, changed)
     chunks = split_kb(kb)
-    live = _live_or_none(settings.index_dir)
+    live = _live_or_none(open_versions(settings))
     return kb, chunks, diff_chunks(live.chunks if live else [], chunks)

@@ -20,11 +20,10 @@ from pathlib import Path, PurePosixPath
 from core.errors import KefuError, ValidationError
 from core.kb import SourceFile
 from core.settings import Settings
-from index import versions
-from index.current import current_version, set_current
 from index.rollback import choose_target
 from ingest.collect import FOLDERS, read_sources, skipped
 from ingest.parse import SCOPE_FILE
+from ingest.store import open_versions
 
 
 @dataclass(frozen=True)
@@ -154,14 +153,14 @@ def restore_sources(kb_dir: Path, sources: tuple[SourceFile, ...]) -> None:
 def rollback(settings: Settings, restore_kb: bool = False, kb_dir: Path | None = None) -> RollbackReport:
     """Back to the version live before the current one; with `restore_kb`, the KB folder too."""
     kb_dir = Path(kb_dir or settings.kb_dir)
-    index_dir = settings.index_dir
-    with versions.ingest_lock(index_dir, settings.lock_timeout):
+    store = open_versions(settings)
+    with store.lock(settings.lock_timeout):
         remove_leftovers(kb_dir)
-        target = choose_target(index_dir, settings.embedding_model)
-        sources = versions.read_sources(index_dir, target.version)
+        target = choose_target(store, settings.embedding_model)
+        sources = store.sources(target.version)
         staged = _assemble(kb_dir.resolve(), sources) if restore_kb else None
         try:
-            set_current(index_dir, target.version, "rollback", target.previous)
+            store.set_live(target.version, "rollback", target.previous)
             if staged is not None:
                 try:
                     _exchange(staged, kb_dir.resolve())
@@ -178,14 +177,14 @@ def rollback(settings: Settings, restore_kb: bool = False, kb_dir: Path | None =
 def restore_live_sources(settings: Settings, kb_dir: Path | None = None) -> tuple[FileChange, ...]:
     """Put the KB folder back to the live version's sources; returns what it undid."""
     kb_dir = Path(kb_dir or settings.kb_dir)
-    index_dir = settings.index_dir
-    with versions.ingest_lock(index_dir, settings.lock_timeout):
+    store = open_versions(settings)
+    with store.lock(settings.lock_timeout):
         remove_leftovers(kb_dir)
-        live = current_version(index_dir)
+        live = store.live()
         if live is None:
-            raise versions.no_live_version(index_dir)
-        versions.verify_version(index_dir, live)
-        sources = versions.read_sources(index_dir, live)
+            raise store.no_live_version()
+        store.verify(live)
+        sources = store.sources(live)
         changes = kb_changes(kb_dir, sources, settings.max_file_bytes)
         if changes:
             restore_sources(kb_dir, sources)

@@ -67,6 +67,8 @@ def _checked(rel: str) -> str:
     parts = PurePosixPath(rel).parts
     if not parts or PurePosixPath(rel).is_absolute() or ".." in parts:
         raise ValidationError(rel, "路径必须位于知识库目录之内")
+    if any(ord(c) < 32 or c == "\x7f" for c in rel) or rel.endswith("/"):
+        raise ValidationError(repr(rel), "路径中不能有控制字符，也必须是文件而不是目录")
     return rel
 
 
@@ -108,8 +110,13 @@ def _stage(settings: Settings, rel: str, data: bytes | None) -> StagedChange:
             path.write_bytes(source.data)
         if data is not None:
             target = staged / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            if target.is_dir() or (settings.kb_dir / rel).is_dir():
+                raise ValidationError(rel, "这是一个目录：请给出目录中的文件路径，如 faqs/logistics.yaml")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            except OSError as e:  # a file where a folder should be, a name too long, ...
+                raise ValidationError(rel, f"不能作为知识库文件路径（{e.strerror or e}）") from None
         _kb, chunks, diffs = preview(settings, staged, changed=rel)
     return StagedChange(rel, data or b"", tuple(c for c in chunks if c.source == rel), len(chunks), tuple(diffs),
                         replaces=(settings.kb_dir / rel).exists(), delete=data is None)

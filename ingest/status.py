@@ -10,13 +10,12 @@ from pathlib import PurePosixPath
 from core.errors import IndexError_, ValidationError
 from core.kb import SourceFile
 from core.settings import Settings
-from index import versions
-from index.current import current_or_none
-from index.manifest import read_manifest
+from index.store import live_or_none
 from ingest.collect import read_sources
 from ingest.parse import SCOPE_FILE, front_matter, load_doc, load_scope, load_words
 from ingest.parse_entries import load_faq_rows, load_playbook
 from ingest.read import decode
+from ingest.store import open_versions
 
 KIND = {"scope": "服务范围", "faq": "FAQ", "playbook": "处理手册", "doc": "政策文档", "dict": "词表"}
 _ORDER = {k: n for n, k in enumerate(KIND)}  # the list reads from the scope down to the word lists
@@ -71,11 +70,12 @@ def describe(source: SourceFile) -> tuple[str, int | None, str]:
 def document_status(settings: Settings) -> list[DocumentStatus]:
     # The manifest alone says what is served; loading and checksumming the whole version
     # on every editor-page rerun would be wasted work.
-    live = current_or_none(settings.index_dir)
+    store = open_versions(settings)
+    live = live_or_none(store)
     served: dict[str, str] = {}
     if live:
         try:
-            served = read_manifest(versions.versions_dir(settings.index_dir) / live).kb_files
+            served = store.manifest(live).kb_files
         except IndexError_:
             pass  # an unreadable manifest serves nothing we can compare: every file shows as new
     on_disk = {f.rel: f for f in read_sources(settings.kb_dir, settings.max_file_bytes)}

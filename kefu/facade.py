@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,14 +21,13 @@ from core.errors import BusyError, IndexError_, InputError
 from core.kb import FAQ, Case, FAQEntry
 from core.settings import Settings, load_settings
 from core.types import Answer, Conversation, Hooks
-from index import versions
-from index.current import current_or_none, current_version
-from index.manifest import FORMAT, read_manifest, stored_format
-from index.prune import remove_leftovers
+from index.manifest import FORMAT, stored_format
 from index.status import IndexStatus, index_status
+from index.store import VersionStore, live_or_none
 from ingest import faq_form, restore, staging, templates
-from ingest.pipeline import IngestReport, run_ingest
+from ingest.pipeline import DocumentDiff, IngestReport, preview, run_ingest
 from ingest.status import DocumentStatus, document_status
+from ingest.store import open_versions
 from models.build import remove_leftovers as remove_model_leftovers
 from records import feedback, handoff
 
@@ -36,8 +36,21 @@ if TYPE_CHECKING:  # the model and search stack (torch, FAISS, LangChain) load o
     from answer.hittest import HitTest
     from answer.respond import Assistant
     from kefu.live import LiveAssistant
+    from models.batch import BatchStats
     from models.embed import KefuEmbeddings
+    from records.questions import LoggedQuestion, QuestionLog
     from retrieval.search import Searcher, SearchResult
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What the KB folder holds and how it differs from the live version (nothing embedded)."""
+
+    chunks: int
+    faqs: int
+    playbooks: int
+    documents: tuple[DocumentDiff, ...]
+
 
 # The first encodes of a new process are slow (kernel set-up): pay that before a user waits.
 _WARMUP = ("你好", "订单怎么还没发货呢", "物流显示已经签收了但是我一直没有收到包裹怎么办")
@@ -66,10 +79,15 @@ class Kefu:
             return cls._shared[settings]
 
     def __init__(self, settings: Settings | None = None, *, embedder: KefuEmbeddings | None = None,
-                 progress: Callable[[str], None] | None = None):
+                 progress: Callable[[str], None] | None = None, batching: bool = False):
+        """`batching`: encode the questions of concurrent callers together (a server with
+        many clients; see models/batch.py). One caller at a time gains nothing from it."""
         self.settings = settings or load_settings()
         self._embedder = embedder
         self._progress = progress
+        self._batching = batching
+        self._on_batch: Callable[[int], None] | None = None
+        self._questions: QuestionLog | None = None
         self._live: LiveAssistant | None = None
         self._lock = threading.Lock()
         self._logins = LoginGuard()
@@ -83,7 +101,32 @@ class Kefu:
                 from models.embed import load_embeddings
 
                 self._embedder = load_embeddings(self.settings, self._progress)
+            if self._batching and not getattr(self._embedder, "batching", False):
+                from models.batch import MicroBatcher
+
+                self._embedder = MicroBatcher(self._embedder, self.settings.batch_window_ms / 1000, self.settings.batch_max,
+                                              on_batch=self._on_batch)
             return self._embedder
+
+    @property
+    def batching(self) -> bool:
+        return self._batching
+
+    def on_encode_batch(self, callback: Callable[[int], None]) -> None:
+        """Call `callback(size)` after each batched encode (metrics)."""
+        self._on_batch = callback
+        if getattr(self._embedder, "batching", False):
+            self._embedder.on_batch = callback
+
+    def close(self) -> None:
+        """Finish background work (a server stopping): write the queued question log."""
+        if self._questions is not None:
+            self._questions.close()
+
+    def encode_stats(self) -> BatchStats | None:
+        """Encodes and questions encoded so far, when batching."""
+        e = self._embedder
+        return e.stats() if getattr(e, "batching", False) else None
 
     def assistant(self) -> Assistant:
         """The Assistant of the live version (raises IndexError_ when there is none)."""
@@ -94,8 +137,17 @@ class Kefu:
             embedder = self.embedder
             with self._lock:
                 if self._live is None:
-                    self._live = LiveAssistant(self.settings, embedder)
+                    self._live = LiveAssistant(self.settings, embedder, self.store)
         return self._live.current()
+
+    def _moved(self) -> None:
+        if self._live is not None:
+            self._live.moved()
+
+    @property
+    def store(self) -> VersionStore:
+        """Where the index versions are (KEFU_VECTOR_STORE): folders, or Milvus."""
+        return open_versions(self.settings)
 
     @property
     def last_error(self) -> str:
@@ -107,8 +159,8 @@ class Kefu:
         """Remove what killed runs left behind: temporary version folders, CURRENT temp files,
         half-built models. Skipped while an ingest or a model build is running."""
         try:
-            with versions.ingest_lock(self.settings.index_dir, timeout=0):
-                remove_leftovers(self.settings.index_dir)
+            with self.store.lock(timeout=0):
+                self.store.remove_leftovers()
                 restore.remove_leftovers(self.settings.kb_dir)
         except (BusyError, OSError):
             pass
@@ -124,29 +176,54 @@ class Kefu:
     def needs_build(self) -> bool:
         """No index yet, or one built by another embedding model (KEFU_EMBEDDING_MODEL changed):
         a server builds one at start rather than stopping at a page nobody can fix it from."""
+        store = self.store
         try:
-            live = current_version(self.settings.index_dir)
+            live = store.live()
         except IndexError_:
             return False  # an unreadable CURRENT is reported (and an intact version served), not replaced
         if live is None:
             return True  # no index, or versions without CURRENT: an ingest restores one (reusing vectors)
-        path = versions.versions_dir(self.settings.index_dir) / live
         try:
-            manifest = read_manifest(path)
+            manifest = store.manifest(live)
         except IndexError_:
-            fmt = stored_format(path)
+            if store.kind != "faiss":
+                return False
+            fmt = stored_format(self.settings.index_dir / "versions" / live)
             return fmt is not None and fmt != FORMAT  # built by an older Kefu: rebuild; corrupt: report
         return manifest.model != self.settings.embedding_model
 
     # --- asking ----------------------------------------------------------------------------------
 
     def ask(self, question: str, role: str = "agent", *, history: Sequence[str] = (), case: str | None = None,
-            k: int = 3) -> Answer:
+            k: int = 3, log: bool = True) -> Answer:
         """Answer `question`, the customer's latest message, for an agent or a customer.
         `history` holds the customer's earlier messages in the conversation, oldest first: an
         elliptic follow-up ("那运费呢") is read with them, a new topic on its own. `case`
-        answers for that case instead of the one decided (an alternative the user picked)."""
-        return self.assistant().ask(question, role, k=k, case=case, history=history)
+        answers for that case instead of the one decided (an alternative the user picked).
+        Logged (masked) when KEFU_QUESTION_LOG is on, unless `log` is False (evaluation runs)."""
+        answer = self.assistant().ask(question, role, k=k, case=case, history=history)
+        if log and self.settings.question_log:
+            self._question_log().record(
+                role=role, question=question, route=answer.decision.route if answer.decision else "none",
+                case=answer.case.title if answer.case else None, category=answer.case.category if answer.case else None,
+                confidence=answer.confidence, kb_version=answer.kb_version, latency_ms=answer.latency_ms)
+        return answer
+
+    def _question_log(self) -> QuestionLog:
+        with self._lock:
+            if self._questions is None:
+                from records.questions import QuestionLog
+
+                self._questions = QuestionLog(self.settings)
+            return self._questions
+
+    def logged_questions(self, limit: int = 100, route: str | None = None) -> list[LoggedQuestion]:
+        """The newest logged questions (route "refused": what the KB does not cover)."""
+        if self._questions is not None:
+            self._questions.flush()
+        from records import questions
+
+        return questions.recent(self.settings, limit, route)
 
     def search(self, question: str) -> SearchResult:
         """The ranked chunks and scores behind an answer (the hit-test, the LangChain retriever)."""
@@ -176,14 +253,20 @@ class Kefu:
         must be embedded: an unchanged KB is found out by hashing its files."""
         settings = self.settings.with_(kb_dir=Path(kb_dir)) if kb_dir else self.settings
         remove_model_leftovers(settings.models_dir)
-        return run_ingest(settings, embedder=self._embedder, hooks=hooks, load_embedder=lambda: self.embedder)
+        try:
+            return run_ingest(settings, embedder=self._embedder, hooks=hooks, load_embedder=lambda: self.embedder)
+        finally:
+            self._moved()
 
     def rollback(self, restore_kb: bool = False, kb_dir: Path | None = None) -> restore.RollbackReport:
         """Back to the version that was live before the current one. With `restore_kb`, the KB
         folder gets back the files that version was built from (all at once), so the next
         ingest cannot publish again what was rolled back; without, the report lists how the
         KB folder differs from the version now live."""
-        return restore.rollback(self.settings, restore_kb=restore_kb, kb_dir=Path(kb_dir) if kb_dir else None)
+        try:
+            return restore.rollback(self.settings, restore_kb=restore_kb, kb_dir=Path(kb_dir) if kb_dir else None)
+        finally:
+            self._moved()
 
     def restore_kb(self, kb_dir: Path | None = None) -> tuple[restore.FileChange, ...]:
         """Put the KB folder back to the live version's sources; returns the differences undone."""
@@ -191,21 +274,22 @@ class Kefu:
 
     def kb_changes(self, kb_dir: Path | None = None) -> tuple[restore.FileChange, ...]:
         """How the KB folder differs from the sources of the live version."""
-        live = current_version(self.settings.index_dir)
+        store = self.store
+        live = store.live()
         if live is None:
-            raise versions.no_live_version(self.settings.index_dir)
-        versions.verify_version(self.settings.index_dir, live)
-        sources = versions.read_sources(self.settings.index_dir, live)
+            raise store.no_live_version()
+        store.verify(live)
+        sources = store.sources(live)
         return restore.kb_changes(Path(kb_dir or self.settings.kb_dir), sources, self.settings.max_file_bytes)
 
     def status(self) -> IndexStatus:
-        return index_status(self.settings.index_dir)
+        return index_status(self.store)
 
     def live_version(self) -> str | None:
-        return current_or_none(self.settings.index_dir)
+        return live_or_none(self.store)
 
     def versions(self) -> list[str]:
-        return versions.list_versions(self.settings.index_dir)
+        return self.store.names()
 
     def documents(self) -> list[DocumentStatus]:
         return document_status(self.settings)
@@ -219,6 +303,11 @@ class Kefu:
 
     def upload_target(self, filename: str) -> str:
         return staging.upload_target(filename)
+
+    def validate(self, kb_dir: Path | None = None) -> Preview:
+        """Validate and split the KB folder without embedding or writing: what an ingest would change."""
+        kb, chunks, diffs = preview(self.settings, kb_dir)
+        return Preview(len(chunks), len(kb.faqs), len(kb.playbooks), tuple(diffs))
 
     def stage(self, rel: str, data: bytes) -> staging.StagedChange:
         """Validate the KB as it would be with `data` at `rel`; nothing is written."""
@@ -257,7 +346,10 @@ class Kefu:
 
     def apply(self, change: staging.StagedChange, hooks: Hooks | None = None) -> IngestReport:
         """Write a staged change into the KB and ingest; on failure the KB is restored."""
-        return staging.apply(self.settings, change, embedder=self._embedder, hooks=hooks, load_embedder=lambda: self.embedder)
+        try:
+            return staging.apply(self.settings, change, embedder=self._embedder, hooks=hooks, load_embedder=lambda: self.embedder)
+        finally:
+            self._moved()
 
     # --- staff access ------------------------------------------------------------------------------
 

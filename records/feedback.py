@@ -1,39 +1,24 @@
-"""Answer feedback from agents and customers, in an embedded SQLite database.
+"""Answer feedback from agents and customers, in the records database (records/db.py:
+SQLite under KEFU_HOME, or PostgreSQL shared by every replica).
 
 Questions and comments are masked (e-mail, phone, ID-card and bank-card numbers; see
-core/privacy.py) before they are stored, and the file is readable by its owner only: the
-database is for improving the KB, not a copy of customers' personal data.
+core/privacy.py) before they are stored: the database is for improving the KB, not a copy
+of customers' personal data.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import sqlite3
-import stat
-from contextlib import closing
 from dataclasses import dataclass
+
+import sqlalchemy as sa
 
 from core.privacy import mask_personal_data
 from core.settings import Settings
 from core.types import ROLES
+from records import db
+from records.schema import feedback
 
 RATINGS = ("up", "down")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at TEXT NOT NULL,
-    role TEXT NOT NULL,
-    question TEXT NOT NULL,
-    case_title TEXT,
-    kb_version TEXT NOT NULL DEFAULT '',
-    rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
-    comment TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS feedback_rating_time ON feedback (rating, created_at);
-"""
-_COLUMNS = "id, created_at, role, question, case_title, kb_version, rating, comment"
 
 
 @dataclass(frozen=True)
@@ -48,44 +33,26 @@ class Feedback:
     comment: str  # masked
 
 
-def _private(path) -> None:
-    """Create the database file readable by its owner only (0600), and keep it so: SQLite
-    gives its journal files the same mode."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    if stat.S_IMODE(os.stat(path).st_mode) != 0o600:
-        os.chmod(path, 0o600)
-
-
-def _connect(settings: Settings) -> sqlite3.Connection:
-    _private(settings.feedback_db)
-    conn = sqlite3.connect(settings.feedback_db, timeout=10)
-    conn.executescript(_SCHEMA)
-    return conn
-
-
 def record(settings: Settings, *, role: str, question: str, case: str | None, kb_version: str,
            rating: str, comment: str = "") -> int:
-    """Store one rating; returns its id. Personal numbers are masked first."""
+    """Store one rating; returns its id. Personal data is masked first."""
     if rating not in RATINGS:
         raise ValueError(f"rating must be one of {RATINGS}, not {rating!r}")
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
-    created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    row = (created, role, mask_personal_data(question or ""), case, kb_version or "", rating,
-           mask_personal_data((comment or "").strip()))
-    with closing(_connect(settings)) as conn, conn:
-        cur = conn.execute(
-            "INSERT INTO feedback (created_at, role, question, case_title, kb_version, rating, comment) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)", row)
-        return int(cur.lastrowid)
+    row = {"created_at": db.utcnow(), "role": role, "question": mask_personal_data(question or ""), "case_title": case,
+           "kb_version": kb_version or "", "rating": rating, "comment": mask_personal_data((comment or "").strip())}
+    engine = db.engine(settings)
+    db.keep_private(settings)
+    with engine.begin() as conn:
+        return int(conn.execute(sa.insert(feedback).returning(feedback.c.id), row).scalar_one())
 
 
 def negative(settings: Settings, limit: int = 100) -> list[Feedback]:
     """The newest "down" ratings first: what editors should look at."""
-    if not settings.feedback_db.exists():
-        return []
-    with closing(_connect(settings)) as conn:
-        rows = conn.execute(f"SELECT {_COLUMNS} FROM feedback WHERE rating = 'down' "
-                            "ORDER BY created_at DESC, id DESC LIMIT ?", (int(limit),)).fetchall()
-    return [Feedback(*row) for row in rows]
+    q = (sa.select(feedback).where(feedback.c.rating == "down")
+         .order_by(feedback.c.created_at.desc(), feedback.c.id.desc()).limit(int(limit)))
+    with db.engine(settings).connect() as conn:
+        rows = conn.execute(q).mappings().all()
+    return [Feedback(r["id"], db.as_utc(r["created_at"]).isoformat(timespec="seconds"), r["role"], r["question"],
+                     r["case_title"], r["kb_version"], r["rating"], r["comment"]) for r in rows]

@@ -1,43 +1,27 @@
-"""Handoffs to a human: the conversation a customer asked a person to take over, in an
-embedded SQLite database, under a reference number people can read out on the phone
-(KF-20261125-0042: the local date and that day's sequence).
+"""Handoffs to a human: the conversation a customer asked a person to take over, in the
+records database (records/db.py: SQLite under KEFU_HOME, readable by its owner only, or
+PostgreSQL shared by every replica), under a reference number people can read out on the
+phone (KF-20261125-0042: the local date and that day's sequence).
 
-Phone, ID-card and bank-card numbers are masked before anything is written, and the file
-is readable by its owner only: it holds customers' own words.
+Phone, ID-card and bank-card numbers are masked before anything is written: it holds
+customers' own words.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import sqlite3
 from collections.abc import Sequence
-from contextlib import closing
 from dataclasses import dataclass
-from pathlib import Path
+
+import sqlalchemy as sa
 
 from core.privacy import mask_personal_data
 from core.settings import Settings
+from records import db
+from records.schema import handoffs
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS handoff (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ref TEXT NOT NULL UNIQUE,
-    day TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    team TEXT NOT NULL,
-    category TEXT,
-    case_title TEXT,
-    reason TEXT NOT NULL DEFAULT '',
-    messages TEXT NOT NULL,
-    kb_version TEXT NOT NULL DEFAULT '',
-    UNIQUE (day, seq)
-);
-"""
-_COLUMNS = "ref, created_at, team, category, case_title, reason, messages, kb_version"
-
+_TRIES = 50  # writers racing for the day's next number: each loser takes the one after
 
 @dataclass(frozen=True)
 class HandoffMessage:
@@ -58,16 +42,6 @@ class Handoff:
     kb_version: str
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # never world-readable, not even for a moment
-    os.chmod(path, 0o600)  # SQLite gives its journal the database file's mode
-    conn = sqlite3.connect(path, timeout=10, isolation_level=None)
-    conn.executescript(_SCHEMA)
-    return conn
-
-
 def record(settings: Settings, *, team: str, category: str | None, case: str | None, reason: str,
            messages: Sequence[HandoffMessage], kb_version: str, now: dt.datetime | None = None) -> Handoff:
     """Store one handoff under the next reference number of the day; returns it as stored."""
@@ -77,42 +51,43 @@ def record(settings: Settings, *, team: str, category: str | None, case: str | N
         raise ValueError("a handoff needs the conversation")
     now = (now or dt.datetime.now(dt.UTC)).astimezone()
     day = now.strftime("%Y%m%d")
-    created = now.astimezone(dt.UTC).isoformat(timespec="seconds")
+    created = now.astimezone(dt.UTC)
     masked = tuple(HandoffMessage(mask_personal_data(m.question), mask_personal_data(m.answer), m.case) for m in messages)
     body = json.dumps([{"question": m.question, "answer": m.answer, "case": m.case} for m in masked], ensure_ascii=False)
-    with closing(_connect(settings.handoff_db)) as conn:
-        conn.execute("BEGIN IMMEDIATE")  # one writer picks the next number at a time
+    reason = mask_personal_data(reason or "")
+    engine = db.engine(settings)
+    db.keep_private(settings)
+    next_seq = sa.select(sa.func.coalesce(sa.func.max(handoffs.c.seq), 0) + 1).where(handoffs.c.day == day)
+    for _ in range(_TRIES):
         try:
-            seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM handoff WHERE day = ?", (day,)).fetchone()[0]
-            ref = f"KF-{day}-{seq:04d}"
-            conn.execute("INSERT INTO handoff (ref, day, seq, created_at, team, category, case_title, reason, messages, kb_version) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (ref, day, seq, created, team, category, case, mask_personal_data(reason or ""), body, kb_version or ""))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return Handoff(ref, created, team, category, case, mask_personal_data(reason or ""), masked, kb_version or "")
+            with engine.begin() as conn:
+                seq = int(conn.execute(next_seq).scalar_one())
+                ref = f"KF-{day}-{seq:04d}"
+                conn.execute(sa.insert(handoffs), {"ref": ref, "day": day, "seq": seq, "created_at": created, "team": team,
+                                                   "category": category, "case_title": case, "reason": reason, "messages": body,
+                                                   "kb_version": kb_version or ""})
+            break
+        except sa.exc.IntegrityError:
+            continue  # another replica or thread took this number first
+    else:
+        raise RuntimeError("could not allocate a handoff number")
+    return Handoff(ref, created.isoformat(timespec="seconds"), team, category, case, reason, masked, kb_version or "")
 
 
-def _row(row) -> Handoff:
-    ref, created, team, category, case, reason, body, version = row
-    messages = tuple(HandoffMessage(m["question"], m["answer"], m.get("case")) for m in json.loads(body))
-    return Handoff(ref, created, team, category, case, reason, messages, version)
+def _row(r) -> Handoff:
+    messages = tuple(HandoffMessage(m["question"], m["answer"], m.get("case")) for m in json.loads(r["messages"]))
+    return Handoff(r["ref"], db.as_utc(r["created_at"]).isoformat(timespec="seconds"), r["team"], r["category"], r["case_title"],
+                   r["reason"], messages, r["kb_version"])
 
 
 def get(settings: Settings, ref: str) -> Handoff | None:
-    if not settings.handoff_db.exists():
-        return None
-    with closing(_connect(settings.handoff_db)) as conn:
-        row = conn.execute(f"SELECT {_COLUMNS} FROM handoff WHERE ref = ?", (ref.strip().upper(),)).fetchone()
+    with db.engine(settings).connect() as conn:
+        row = conn.execute(sa.select(handoffs).where(handoffs.c.ref == ref.strip().upper())).mappings().first()
     return _row(row) if row else None
 
 
 def recent(settings: Settings, limit: int = 100) -> list[Handoff]:
     """The newest handoffs first: what the teams pick up."""
-    if not settings.handoff_db.exists():
-        return []
-    with closing(_connect(settings.handoff_db)) as conn:
-        rows = conn.execute(f"SELECT {_COLUMNS} FROM handoff ORDER BY id DESC LIMIT ?", (int(limit),)).fetchall()
+    with db.engine(settings).connect() as conn:
+        rows = conn.execute(sa.select(handoffs).order_by(handoffs.c.id.desc()).limit(int(limit))).mappings().all()
     return [_row(r) for r in rows]

@@ -309,7 +309,7 @@ def test_three_messages_then_a_handoff_gives_a_reference_number(kb):
     assert "转人工单号" in done and not [b for b in at.button if b.key == "handoff"]
     h = handoff.get(load_settings(), ref)
     assert h.team in done and [m.question for m in h.messages] == ["你好", QUESTION, "我的电话138****5678，家里人都说没拿到"]
-    assert stat.S_IMODE(load_settings().handoff_db.stat().st_mode) == 0o600
+    assert stat.S_IMODE(load_settings().feedback_db.stat().st_mode) == 0o600
     say(at, "好的谢谢")
     assert ref in plain(at.success[0].value)  # the number stays in view; no second handoff
 

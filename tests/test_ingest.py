@@ -12,6 +12,7 @@ import pytest
 from core.errors import BusyError, IndexError_, ValidationError
 from index import versions as store
 from index.rollback import rollback
+from index.store import FileVersions
 from ingest.pipeline import run_ingest
 from kefu.cli import main
 
@@ -81,11 +82,11 @@ def test_rollback_returns_to_the_previous_version(s):
     p = s.kb_dir / "faqs" / "faq.yaml"
     p.write_text(p.read_text(encoding="utf-8").replace("冻肉化了", "冻肉都化了"), encoding="utf-8")
     second = run_ingest(s)
-    target = rollback(s.index_dir, s.embedding_model)
+    target = rollback(FileVersions(s.index_dir), s.embedding_model)
     assert (target.previous, target.version) == (second.version, first.version)
     assert store.read_version(s.index_dir).name == first.version
     with pytest.raises(IndexError_, match="没有更早的完整索引版本"):
-        rollback(s.index_dir, s.embedding_model)
+        rollback(FileVersions(s.index_dir), s.embedding_model)
 
 
 def test_old_versions_are_pruned(s):

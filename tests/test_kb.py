@@ -4,6 +4,7 @@ import re
 from collections import Counter
 
 from index.status import index_status
+from index.store import FileVersions
 from ingest.pipeline import run_ingest
 from ingest.validate import load_kb
 from tests.conftest import DATA, REPO
@@ -73,6 +74,6 @@ def test_sample_figures_are_flagged():
 def test_ingest_of_the_shipped_kb_reports_all_cases(settings, shipped_kb):
     s = settings.with_(kb_dir=shipped_kb)
     run_ingest(s)
-    status = index_status(s.index_dir)
+    status = index_status(FileVersions(s.index_dir))
     assert len(status.cases) == 23 and all(n >= 3 for n in status.cases.values())
     assert status.faqs >= 60 and status.playbooks == 23

@@ -21,7 +21,7 @@ EXAMPLES = """示例：
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from kefu.cli import ask, kb, serve
+    from kefu.cli import api, ask, kb, serve
 
     p = argparse.ArgumentParser(prog="kefu", description="客服知识助手 Kefu：基于知识库的电商客服问答（所有答复都引用知识库原文）。",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_commands(sub)
     ask.add_commands(sub)
     kb.add_commands(sub)
+    api.add_commands(sub)
     return p
 
 

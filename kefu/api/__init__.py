@@ -1,0 +1,1 @@
+"""The HTTP API (`kefu api`): `kefu.api.app.create_app` is the application factory."""
