@@ -8,7 +8,7 @@ from eval.run import evaluate
 
 pytestmark = pytest.mark.model
 
-# Measured 2026-11-25: hit@3 0.977, false refusal 0.009, OOS refusal 0.919 (README).
+# Measured 2026-11-25 on the shipped KB: hit@3 0.982, false refusal 0.004, OOS refusal 0.946 (README).
 HIT3_FLOOR = 0.97
 FALSE_REFUSAL_CEILING = 0.03
 OOS_REFUSAL_FLOOR = 0.85
