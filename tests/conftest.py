@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+import warnings
 from pathlib import Path
 
 import pytest
@@ -124,15 +125,21 @@ def milvus(monkeypatch):
     monkeypatch.setenv("KEFU_MILVUS_PREFIX", prefix)
     yield uri
     from pymilvus import MilvusClient
+    from pymilvus.exceptions import MilvusException
 
-    client = MilvusClient(uri=uri)
-    for alias in client.list_aliases().get("aliases", []):
-        if alias.startswith(prefix):
-            client.drop_alias(alias)
-    for name in client.list_collections():
-        if name.startswith(prefix):
-            client.drop_collection(name)
-    client.close()
+    # Tidying a throwaway server: a connection it has just dropped (Milvus Lite answers
+    # pymilvus's keepalive pings with "too many pings") must not fail the test that passed.
+    try:
+        client = MilvusClient(uri=uri)
+        for alias in client.list_aliases().get("aliases", []):
+            if alias.startswith(prefix):
+                client.drop_alias(alias)
+        for name in client.list_collections():
+            if name.startswith(prefix):
+                client.drop_collection(name)
+        client.close()
+    except MilvusException as e:
+        warnings.warn(f"test collections {prefix}* left on the test Milvus server: {e}", stacklevel=1)
 
 
 @pytest.fixture
