@@ -87,22 +87,20 @@ def keep_private(settings: Settings) -> None:
         _sqlite_file(Path(url.database))
 
 
-def _import_legacy_feedback(engine: Engine, home_file: Path) -> None:
-    """Feedback stored by earlier versions in KEFU_HOME/feedback.db moves into the records
-    database once (the old file is kept as feedback.db.imported)."""
+def _import_legacy(engine: Engine, home_file: Path, table: sa.Table, old_table: str, keys: tuple[str, ...],
+                   order: str = "") -> None:
+    """Rows an earlier version stored in its own SQLite file under KEFU_HOME move into the
+    records database once (the old file is kept as <name>.imported)."""
     if not home_file.is_file():
         return
     import sqlite3
     from contextlib import closing
 
-    from records.schema import feedback
-
     with closing(sqlite3.connect(home_file)) as old:
         try:
-            rows = old.execute("SELECT created_at, role, question, case_title, kb_version, rating, comment FROM feedback").fetchall()
+            rows = old.execute(f"SELECT {', '.join(keys)} FROM {old_table}{order}").fetchall()
         except sqlite3.Error:
-            return  # not a feedback database: leave it alone
-    keys = ("created_at", "role", "question", "case_title", "kb_version", "rating", "comment")
+            return  # not the database we expect: leave it alone
     values = []
     for row in rows:
         d = dict(zip(keys, row))
@@ -113,38 +111,24 @@ def _import_legacy_feedback(engine: Engine, home_file: Path) -> None:
         values.append(d)
     with engine.begin() as conn:
         if values:
-            conn.execute(sa.insert(feedback), values)
+            conn.execute(sa.insert(table), values)
     home_file.rename(home_file.with_name(home_file.name + ".imported"))
+
+
+def _import_legacy_feedback(engine: Engine, home_file: Path) -> None:
+    from records.schema import feedback
+
+    _import_legacy(engine, home_file, feedback, "feedback",
+                   ("created_at", "role", "question", "case_title", "kb_version", "rating", "comment"))
 
 
 def _import_legacy_handoffs(engine: Engine, home_file: Path) -> None:
-    """Handoffs stored by earlier versions in KEFU_HOME/handoff.db move into the records
-    database once, with their reference numbers (the old file is kept as handoff.db.imported)."""
-    if not home_file.is_file():
-        return
-    import sqlite3
-    from contextlib import closing
-
+    """Handoffs keep their reference numbers."""
     from records.schema import handoffs
 
-    keys = ("ref", "day", "seq", "created_at", "team", "category", "case_title", "reason", "messages", "kb_version")
-    with closing(sqlite3.connect(home_file)) as old:
-        try:
-            rows = old.execute(f"SELECT {', '.join(keys)} FROM handoff ORDER BY id").fetchall()
-        except sqlite3.Error:
-            return  # not a handoff database: leave it alone
-    values = []
-    for row in rows:
-        d = dict(zip(keys, row))
-        try:
-            d["created_at"] = as_utc(dt.datetime.fromisoformat(d["created_at"]))
-        except (TypeError, ValueError):
-            d["created_at"] = utcnow()
-        values.append(d)
-    with engine.begin() as conn:
-        if values:
-            conn.execute(sa.insert(handoffs), values)
-    home_file.rename(home_file.with_name(home_file.name + ".imported"))
+    _import_legacy(engine, home_file, handoffs, "handoff",
+                   ("ref", "day", "seq", "created_at", "team", "category", "case_title", "reason", "messages", "kb_version"),
+                   order=" ORDER BY id")
 
 
 def _create(url: str) -> Engine:
