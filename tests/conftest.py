@@ -53,6 +53,23 @@ def shipped_kb(tmp_path) -> Path:
 
 
 @pytest.fixture
+def kb(shipped_kb, monkeypatch) -> Path:
+    """The app's KB: a writable copy of the shipped one."""
+    monkeypatch.setenv("KEFU_KB", str(shipped_kb))
+    return shipped_kb
+
+
+@pytest.fixture
+def fresh_cache():
+    """Streamlit's resource cache (the Kefu behind the pages) emptied around an app test."""
+    import streamlit as st
+
+    st.cache_resource.clear()
+    yield
+    st.cache_resource.clear()
+
+
+@pytest.fixture
 def settings():
     return load_settings()
 

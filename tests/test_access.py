@@ -14,40 +14,19 @@ import time
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core import access
 from core.settings import load_settings
 from eval import background
 from kefu.cli import main
+from tests.test_app import app, ok
 
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 REPO = Path(__file__).resolve().parent.parent
 EDITOR = "editor-s3cret"
 AGENT = "agent-s3cret"
 QUESTION = "物流显示签收了但我没收到"
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    st.cache_resource.clear()
-    yield
-    st.cache_resource.clear()
-
-
-@pytest.fixture
-def kb(shipped_kb, monkeypatch) -> Path:
-    monkeypatch.setenv("KEFU_KB", str(shipped_kb))
-    return shipped_kb
-
-
-def app() -> AppTest:
-    return AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.message for e in at.exception]
-    return at
 
 
 def try_password(at: AppTest, form: str, password: str) -> AppTest:

@@ -24,6 +24,7 @@ from kefu import Kefu
 from kefu.web import common as ui_common
 from records import feedback, handoff
 
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 REPO = Path(__file__).resolve().parent.parent
 QUESTION = "物流显示签收了但我没收到"
 LOG007_ANSWER = "请先确认是否由家人、同事、门卫代收，或放入了快递柜、驿站，您可以在物流详情中查看签收信息"
@@ -34,19 +35,6 @@ MARKER = re.compile(r"\\\[\d+\\\]")  # an escaped citation marker, \[1\], in the
 def passages(at):
     """The cited passages' expanders (the agent form has one of its own, for earlier messages)."""
     return [e for e in at.expander if e.label.startswith("\\[")]
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    st.cache_resource.clear()
-    yield
-    st.cache_resource.clear()
-
-
-@pytest.fixture
-def kb(shipped_kb, monkeypatch) -> Path:
-    monkeypatch.setenv("KEFU_KB", str(shipped_kb))
-    return shipped_kb
 
 
 def app() -> AppTest:
