@@ -145,6 +145,29 @@ def test_langchain_gives_the_same_vectors(model_dir, st_model):
 
 
 @pytest.mark.model
+def test_batched_questions_in_bfloat16_match_autocast_and_stay_close_to_float32(model_dir):
+    import torch
+
+    from models.embed import SentenceTransformerEmbeddings
+
+    emb = SentenceTransformerEmbeddings(str(model_dir), "query: ", "passage: ", bf16_from=4)
+    original = emb._model[0].auto_model
+    twin = emb._bf16[0].auto_model
+    # The twin shares the embedding table; only the linear layers are its own (bfloat16).
+    assert twin.embeddings.word_embeddings.weight is original.embeddings.word_embeddings.weight
+    assert {p.dtype for n, p in twin.named_parameters() if n.endswith("dense.weight")} == {torch.bfloat16}
+    assert original.encoder.layer[0].attention.self.query.weight.dtype == torch.float32
+    questions = TEXTS[:8]
+    batched = emb.encode_queries(questions)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        autocast = emb._model.encode(questions, prompt="query: ", normalize_embeddings=True)
+    assert np.allclose(batched, autocast, atol=1e-6)
+    one_by_one = np.vstack([emb.encode_queries([q]) for q in questions])  # float32, below bf16_from
+    assert np.allclose(one_by_one, emb._model.encode(questions, prompt="query: ", normalize_embeddings=True), atol=1e-5)
+    assert _cosines(batched, one_by_one).min() > 0.99
+
+
+@pytest.mark.model
 def test_second_call_returns_without_rebuilding(model_dir, monkeypatch):
     marker_mtime = (model_dir / MARKER).stat().st_mtime_ns
     weights_mtime = (model_dir / "model.safetensors").stat().st_mtime_ns
