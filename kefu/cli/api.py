@@ -33,6 +33,8 @@ def cmd_api(args, settings) -> int:
         print("kefu: 提示：还没有线上索引版本，/healthz 返回 503，直到运行 `kefu ingest`（或 POST /v1/kb/ingest）", file=sys.stderr)
     import uvicorn
 
+    from kefu.cli import workers
+
     # One torch thread per worker unless told otherwise: the request threads need the other
     # core, and OpenMP threads that outnumber free cores spin against each other (README
     # "Scaling out"). Workers read these at start.
@@ -47,8 +49,19 @@ def cmd_api(args, settings) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     print(f"kefu: HTTP 接口 http://{args.host}:{args.port}（文档 /docs），{args.workers} 个工作进程", file=sys.stderr, flush=True)
     try:
-        uvicorn.run(APP, factory=True, host=args.host, port=args.port, workers=args.workers,
-                    access_log=args.access_log, log_level="info", timeout_graceful_shutdown=10)
+        if args.workers > 1 and workers.SUPPORTED:
+            config = uvicorn.Config(APP, factory=True, host=args.host, port=args.port, workers=args.workers,
+                                    access_log=args.access_log, log_level="info", timeout_graceful_shutdown=10)
+            try:
+                supervisor = workers.Workers(config)
+                supervisor.run()
+            except OSError as e:
+                raise ConfigError(f"无法监听 {args.host}:{args.port}：{e.strerror or e}（端口被占用时换一个：--port）") from None
+            if supervisor.failed:
+                raise ConfigError("工作进程启动失败，详见上方日志")
+        else:
+            uvicorn.run(APP, factory=True, host=args.host, port=args.port, workers=args.workers,
+                        access_log=args.access_log, log_level="info", timeout_graceful_shutdown=10)
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
