@@ -83,11 +83,12 @@ def fused_logits(r: SearchResult, p: DecisionParams) -> np.ndarray:
     index = {label: j for j, label in enumerate(r.labels)}
     rollup = np.zeros(len(r.labels))
     lexical = np.zeros(len(r.labels))
-    for h in r.hits:
-        j = index.get(label_of(h.chunk))
-        if j is not None:
-            rollup[j] = max(rollup[j], h.score)
-            lexical[j] = max(lexical[j], float(saturate(np.float64(h.lexical), p.lexical_half)))
+    # Each label's best hit, as array operations: this runs for every search of a question.
+    rows = [(j, h.score, h.lexical) for h in r.hits if (j := index.get(label_of(h.chunk))) is not None]
+    if rows:
+        js, scores, lex = (np.array(c) for c in zip(*rows, strict=True))
+        np.maximum.at(rollup, js, scores)
+        np.maximum.at(lexical, js, saturate(lex.astype(np.float64), p.lexical_half))
     if OOS_LABEL in index and r.oos:
         rollup[index[OOS_LABEL]] = r.oos.cosine
     return np.asarray(r.logits, dtype=np.float64) + p.alpha * rollup / 0.01 + p.beta * lexical / 0.01

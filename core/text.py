@@ -137,6 +137,8 @@ class Lexicon:
         jieba.setLogLevel(logging.WARNING)
         self.words = sorted({w for w in words if w})
         self.synonyms = [list(g) for g in synonyms if len(g) >= 2]
+        # Normalised once: with_synonyms runs on every question.
+        self._groups = [(normalize(g[0]), [normalize(w) for w in g]) for g in self.synonyms]
         self._canon: dict[str, str] = {}
         for group in self.synonyms:
             for w in group:
@@ -160,9 +162,9 @@ class Lexicon:
         """Tokens plus every word of their synonym groups, longest first: what a reader
         should see marked in a cited passage."""
         terms = set(tokens)
-        for group in self.synonyms:
-            if normalize(group[0]) in terms:
-                terms.update(normalize(w) for w in group)
+        for head, group in self._groups:
+            if head in terms:
+                terms.update(group)
         return sorted(terms, key=lambda t: (-len(t), t))
 
     def canonical(self, token: str) -> str:

@@ -44,6 +44,28 @@ class SearchResult:
     logits: tuple[float, ...] = ()  # the classifier's logit for each label
 
 
+@dataclass(frozen=True)
+class _Keys:
+    """One attribute of every chunk (its case, category or passage) as integer ids, -1 for none."""
+
+    names: tuple[str, ...]
+    ids: np.ndarray
+
+    @classmethod
+    def of(cls, values: list[str | None]) -> _Keys:
+        names = tuple(dict.fromkeys(v for v in values if v))
+        at = {n: i for i, n in enumerate(names)}
+        return cls(names, np.array([at[v] if v else -1 for v in values], dtype=np.int64))
+
+    def first(self, ranked: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+        """Each key's score at its first (best) place in `ranked`, in order of first appearance."""
+        ids = self.ids[ranked]
+        found, where = np.unique(ids, return_index=True)
+        keep = found >= 0
+        firsts = np.sort(where[keep])
+        return {self.names[ids[i]]: float(scores[i]) for i in firsts}
+
+
 class Searcher:
     """Searches one index version; the lexical side is built once per version."""
 
@@ -63,6 +85,11 @@ class Searcher:
         self.lexicon, self._bm25 = cached
         kinds = np.array([p.kind for p in version.phrasings])
         self._faq_mask, self._oos_mask = kinds == "faq", kinds == "oos"
+        keys = version.extra.get("keys")
+        if keys is None:
+            keys = version.extra["keys"] = {f: _Keys.of([getattr(c, f) for c in version.chunks])
+                                            for f in ("case", "category", "passage")}
+        self._keys = keys
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -119,17 +146,11 @@ class Searcher:
         order = np.argsort(-fused, kind="stable")
         hits = tuple(Hit(chunks[cand[i]], float(fused[i]), float(dense[i]), float(lexical[i]), r)
                      for r, i in enumerate(order, start=1))
-
-        case_best: dict[str, float] = {}
-        cat_best: dict[str, float] = {}
-        passage_best: dict[str, float] = {}
-        for h in hits:
-            c = h.chunk
-            if c.case and h.score > case_best.get(c.case, -1.0):
-                case_best[c.case] = h.score
-            if c.category:
-                cat_best[c.category] = max(cat_best.get(c.category, -1.0), h.score)
-            passage_best.setdefault(c.passage, h.score)
+        # Hits are best first, so a case's (category's, passage's) best is its first hit.
+        ranked, scores = cand[order], fused[order]
+        case_best = self._keys["case"].first(ranked, scores)
+        cat_best = self._keys["category"].first(ranked, scores)
+        passage_best = self._keys["passage"].first(ranked, scores)
 
         sims = self.version.phrasing_vectors @ qvec
         return SearchResult(
