@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import sqlite3
 import stat
@@ -695,6 +696,10 @@ def test_hit_test_panel_verdict_comparable_scores_history_and_negative_feedback(
     assert hits[["向量相似度", "词法匹配度"]].stack().between(0, 1).all()
     assert ((hits["向量相似度"] + 0.1 * hits["词法匹配度"] - hits["融合分"]).abs() < 0.002).all()
     assert list(hits["融合分"]) == sorted(hits["融合分"], reverse=True)
+    # Shown with three decimals each, so that 1.0004 reads 1.000 beside 0.973 (not "1").
+    table = next(d for d in at.dataframe if "融合分" in d.value.columns)
+    formats = {name: c["type_config"]["format"] for name, c in json.loads(table.proto.columns).items() if "type_config" in c}
+    assert formats == {"融合分": "%.3f", "向量相似度": "%.3f", "词法匹配度": "%.3f"}, formats
     verdict = plain(next(m.value for m in at.success if "最终判定" in m.value))
     assert "作答：案例「包裹丢失或损毁」" in verdict and "FAQ LOG-007 的标准答复" in verdict
     history = next(d.value for d in at.dataframe if "判定" in d.value.columns)

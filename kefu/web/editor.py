@@ -479,6 +479,7 @@ def versions(kefu: Kefu) -> None:
 KIND_NAME = {"faq": "FAQ", "scope": "服务范围", "doc": "政策文档", "playbook": "处理手册"}
 SWITCHABLE = ("faq", "scope", "doc")  # a playbook is one whole document: edit or delete it instead
 HISTORY = 30
+SCORE_COLUMNS = ("融合分", "向量相似度", "词法匹配度")
 
 
 def hit_test(kefu: Kefu) -> None:
@@ -521,9 +522,11 @@ def show_hit_test(kefu: Kefu, result) -> None:
     st.caption("分词：" + " / ".join(ui.md(t) for t in result.tokens))
     st.caption(f"融合分 = 向量相似度 + {result.lexical_weight:g} × 词法匹配度。向量相似度是余弦（0–1），"
                "词法匹配度是 BM25 归一到 0–1（BM25 ÷ (BM25 + 6)），三列可以直接比较；排名按融合分。")
+    # Every score with three decimals: 1.0004 reads 1.000 next to 0.973, not "1".
+    scores = {c: st.column_config.NumberColumn(c, format="%.3f") for c in SCORE_COLUMNS}
     st.dataframe([{"排名": r.rank, "段落": r.passage, "类型": KIND_NAME.get(r.kind, r.kind), "案例": r.case or "",
-                   "融合分": round(r.fused, 3), "向量相似度": round(r.dense, 3), "词法匹配度": round(r.lexical, 3),
-                   "内容": r.text[:100]} for r in result.rows], hide_index=True, width="stretch", key="hit_table")
+                   "融合分": r.fused, "向量相似度": r.dense, "词法匹配度": r.lexical, "内容": r.text[:100]}
+                  for r in result.rows], hide_index=True, width="stretch", key="hit_table", column_config=scores)
     switchable = list(dict.fromkeys(r.passage for r in result.rows if r.kind in SWITCHABLE))
     if not switchable:
         return
