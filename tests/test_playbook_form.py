@@ -205,3 +205,17 @@ def test_a_playbook_that_does_not_parse_sends_the_editor_to_the_raw_editor(kb, m
     assert not [b for b in at.button if b.key == "validate_playbook"]
     with pytest.raises(ValidationError):
         load_kb(kb)
+
+
+def test_every_bad_item_of_a_playbook_is_reported_at_once(tiny_kb):
+    p = tiny_kb / "playbooks" / "lost.yaml"
+    text = p.read_text(encoding="utf-8")
+    bad = (text.replace("        cites: [faq:T-002]\n      - text: 仍未", "        cites: []\n      - text: 仍未", 1)  # a step without cites
+           .replace("    keywords: [破损, 破了, 压坏]\n", "")  # the second situation has no keywords
+           .replace("  - text: 先询问家人、门卫或快递柜。\n    cites: [faq:T-002]", "  - text: 先询问家人、门卫或快递柜。"))  # nor this self-service item
+    p.write_text(bad, encoding="utf-8")
+    with pytest.raises(ValidationError) as info:
+        load_kb(tiny_kb)
+    found = [(e.line, e.detail) for e in info.value.errors]
+    assert len(found) == 3, found
+    assert "'steps' 中有一项未引用任何段落" in found[0][1] and "缺少 keywords" in found[1][1] and "'self_service' 中有一项未引用" in found[2][1]
