@@ -181,7 +181,7 @@ CITES_HELP = "依据的段落编号，多个用逗号分隔，如 scope:5.3, faq
 ITEM_COLUMNS = {"text": st.column_config.TextColumn("内容", width="large"),
                 "cites": st.column_config.TextColumn("依据", width="medium", help=CITES_HELP)}
 ESCALATE_COLUMNS = {"text": st.column_config.TextColumn("何时转人工", width="large"),
-                    "to": st.column_config.TextColumn("转给", width="small", help="接手的团队；留空时为本手册的接手团队"),
+                    "to": st.column_config.TextColumn("转给", width="small", help="接手的团队，客服看到的步骤后会注明「（转该团队）」；可留空"),
                     "cites": ITEM_COLUMNS["cites"]}
 
 
