@@ -152,12 +152,25 @@ def load_playbook(text: str, rel: str) -> Playbook:
         cite_line = it.get("__key_lines__", {}).get("cites", it_line)
         return PlaybookItem(body.strip(), tuple(str(c) for c in cites), cite_line, str(it.get("to", "")).strip())
 
+    # Every bad item and every bad situation is reported, not only the first: an editor
+    # (often through the playbook form) fixes them in one go.
+    errors: list[ValidationError] = []
+
+    def collect(fn, *args, default=None):
+        try:
+            return fn(*args)
+        except ValidationError as e:
+            errors.append(e)
+            return default
+
     def items(raw, key: str, at: int, required: bool = True) -> tuple[PlaybookItem, ...]:
+        """The items that are well formed; the others' errors are collected."""
         if raw is None and not required:
             return ()
         if not isinstance(raw, list) or (required and not raw):
             raise ValidationError(rel, f"'{key}' 必须是非空列表", at)
-        return tuple(item(it, key, at, "when" if key == "escalate" else "text") for it in raw)
+        found = (collect(item, it, key, at, "when" if key == "escalate" else "text") for it in raw)
+        return tuple(i for i in found if i is not None)
 
     def strings(raw, key: str, at: int) -> tuple[str, ...]:
         if isinstance(raw, str):
@@ -171,7 +184,8 @@ def load_playbook(text: str, rel: str) -> Playbook:
     if not isinstance(raw_situations, list):
         raise ValidationError(rel, "'situations' 必须是情形列表（- when: ...）", key_lines.get("situations", line))
     situations: list[Situation] = []
-    for raw in raw_situations:
+
+    def situation(raw) -> None:
         if not isinstance(raw, dict):
             raise ValidationError(rel, "'situations' 的每一项都需要 when、steps 和 reply", key_lines.get("situations", line))
         at = raw.get("__line__", line)
@@ -187,20 +201,30 @@ def load_playbook(text: str, rel: str) -> Playbook:
         keywords = strings(raw.get("keywords"), "keywords", klines.get("keywords", at))
         if len(raw_situations) > 1 and not keywords:
             raise ValidationError(rel, f"情形「{when}」缺少 keywords：有多个情形时，每个情形都要列出指向它的关键词", at)
-        verify = items(raw.get("verify"), "verify", klines.get("verify", at), required=False)
-        steps = items(raw.get("steps"), "steps", klines.get("steps", at))
+        before = len(errors)
+        verify = collect(items, raw.get("verify"), "verify", klines.get("verify", at), False, default=())
+        steps = collect(items, raw.get("steps"), "steps", klines.get("steps", at), default=())
+        reply = collect(item, raw.get("reply"), "reply", klines.get("reply", at))
+        if len(errors) > before:
+            return  # the counts and repeats below are about items that are all there
         if len(verify) + len(steps) > MAX_SITUATION_STEPS:
             raise ValidationError(rel, f"情形「{when}」有 {len(verify) + len(steps)} 项核实和步骤，超过 {MAX_SITUATION_STEPS} 项：请精简，或拆成两个情形", at)
         lines = [it.get("__line__", at) for it in (*(raw.get("verify") or ()), *raw["steps"])]
         _check_repeats([(it.text, n) for it, n in zip((*verify, *steps), lines)], rel, f"情形「{when}」")
-        reply = item(raw.get("reply"), "reply", klines.get("reply", at))
         situations.append(Situation(when, keywords, verify, steps, reply, at))
+
+    for raw in raw_situations:
+        collect(situation, raw)
+    preconditions = collect(items, d["preconditions"], "preconditions", line, default=())
+    self_service = collect(items, d["self_service"], "self_service", line, default=())
+    have_ready = collect(strings, d["have_ready"], "have_ready", line, default=())
+    escalate = collect(items, d["escalate"], "escalate", line, default=())
+    internal_notes = collect(strings, d.get("internal_notes"), "internal_notes", line, default=())
+    raise_all(errors)
 
     return Playbook(
         case=str(d["case"]).strip(), category=str(d["category"]).strip(), summary=str(d["summary"]).strip(),
-        team=str(d["team"]).strip(), preconditions=items(d["preconditions"], "preconditions", line),
-        situations=tuple(situations), self_service=items(d["self_service"], "self_service", line),
-        have_ready=strings(d["have_ready"], "have_ready", line), escalate=items(d["escalate"], "escalate", line),
-        internal_notes=strings(d.get("internal_notes"), "internal_notes", line), file=rel,
+        team=str(d["team"]).strip(), preconditions=preconditions, situations=tuple(situations), self_service=self_service,
+        have_ready=have_ready, escalate=escalate, internal_notes=internal_notes, file=rel,
         always_escalate=str(d.get("always_escalate") or "").strip(),
     )

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.access import LoginGuard, LoginResult
-from core.errors import BusyError, IndexError_, InputError
-from core.kb import FAQ, Case, FAQEntry
+from core.errors import BusyError, IndexError_, InputError, ValidationError
+from core.kb import FAQ, Case, FAQEntry, Playbook, PlaybookItem
 from core.settings import Settings, load_settings
 from core.types import Answer, Conversation, Hooks
 from index.manifest import FORMAT, stored_format
 from index.status import IndexStatus, index_status
 from index.store import VersionStore, live_or_none
-from ingest import faq_form, restore, staging, templates
+from ingest import faq_form, playbook_form, restore, staging, templates
 from ingest.pipeline import DocumentDiff, IngestReport, preview, run_ingest
 from ingest.status import DocumentStatus, document_status
 from ingest.store import open_versions
@@ -335,6 +335,58 @@ class Kefu:
     def write_faq(self, rel: str, entry: FAQEntry, replace: str | None) -> bytes:
         """The FAQ file `rel` with `entry` in place of FAQ `replace` (appended when None); nothing is written."""
         return faq_form.write_entry(self.read_kb_file(rel), rel, entry, replace)
+
+    def playbook_form_files(self) -> list[str]:
+        """Playbook files the playbook form edits."""
+        return playbook_form.form_files(self.editable_files())
+
+    def playbook_cases(self) -> dict[str, str]:
+        """Each playbook file the form edits, with its case title ("" when the file does not parse)."""
+        out = {}
+        for rel in self.playbook_form_files():
+            try:
+                out[rel] = self.playbook(rel).case
+            except ValidationError:
+                out[rel] = ""
+        return out
+
+    def playbook(self, rel: str) -> Playbook:
+        """The playbook in `rel` as ingest reads it (ValidationError when it does not parse)."""
+        return playbook_form.parse(self.read_kb_file(rel), rel)
+
+    @staticmethod
+    def write_playbook(playbook: Playbook) -> bytes:
+        """The playbook file for `playbook` (loading it gives the same playbook); nothing is written."""
+        return playbook_form.write(playbook)
+
+    @staticmethod
+    def playbook_place(data: bytes, line: int | None) -> str:
+        """What the playbook form calls the field at `line` of a written playbook file ("" when unknown)."""
+        return playbook_form.place(data, line)
+
+    @staticmethod
+    def playbook_item_rows(items: Sequence[PlaybookItem], escalate: bool = False) -> list[dict[str, str]]:
+        """Playbook items as table rows to edit: text, cites joined by ", " (and `to` for escalations)."""
+        return playbook_form.item_rows(items, escalate)
+
+    @staticmethod
+    def playbook_items(rows: Sequence[dict]) -> tuple[PlaybookItem, ...]:
+        """Edited table rows back to items (cites split at commas and spaces; empty rows dropped)."""
+        return playbook_form.items_from_rows(rows)
+
+    @staticmethod
+    def split_keywords(text: str) -> tuple[str, ...]:
+        """Keywords typed in one field, split at commas, 、 and line breaks."""
+        return playbook_form.split_keywords(text)
+
+    @staticmethod
+    def split_cites(text: str) -> tuple[str, ...]:
+        """Passage ids typed in one field, split at commas, 、 and spaces."""
+        return playbook_form.split_cites(text)
+
+    @staticmethod
+    def split_lines(text: str) -> tuple[str, ...]:
+        return playbook_form.split_lines(text)
 
     @staticmethod
     def case_titles(scope: bytes) -> tuple[str, ...]:

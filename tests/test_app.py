@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import sqlite3
 import stat
@@ -518,6 +519,10 @@ def test_the_uploader_offers_templates_that_pass_validation_and_states_the_real_
     ok(at)
     uploader = at.file_uploader(key="upload")
     assert uploader.proto.max_upload_size_mb == 2 and "不超过 2 MB" in uploader.label  # not Streamlit's 200 MB
+    # Its buttons in Chinese, by sight and by name: browse, and once a file is chosen, remove and replace.
+    names = "".join(h.value for h in at.get("html"))
+    assert "单个文件不超过 2 MB" in names and all(f'"{n}"' in names for n in ("选择文件", "移除", "更换文件"))
+    assert "移除文件 " in names and any(h.proto.unsafe_allow_javascript for h in at.get("html"))  # the script runs
     columns = next(d.value for d in at.dataframe if "列名" in d.value.columns)
     assert list(columns["列名"]) == ["id", "question", "variants", "answer", "case", "category", "effective_date", "source", "sample"]
     assert all(columns["说明"].str.len() > 5) and "|" in columns.set_index("列名").loc["variants", "说明"]
@@ -691,6 +696,10 @@ def test_hit_test_panel_verdict_comparable_scores_history_and_negative_feedback(
     assert hits[["向量相似度", "词法匹配度"]].stack().between(0, 1).all()
     assert ((hits["向量相似度"] + 0.1 * hits["词法匹配度"] - hits["融合分"]).abs() < 0.002).all()
     assert list(hits["融合分"]) == sorted(hits["融合分"], reverse=True)
+    # Shown with three decimals each, so that 1.0004 reads 1.000 beside 0.973 (not "1").
+    table = next(d for d in at.dataframe if "融合分" in d.value.columns)
+    formats = {name: c["type_config"]["format"] for name, c in json.loads(table.proto.columns).items() if "type_config" in c}
+    assert formats == {"融合分": "%.3f", "向量相似度": "%.3f", "词法匹配度": "%.3f"}, formats
     verdict = plain(next(m.value for m in at.success if "最终判定" in m.value))
     assert "作答：案例「包裹丢失或损毁」" in verdict and "FAQ LOG-007 的标准答复" in verdict
     history = next(d.value for d in at.dataframe if "判定" in d.value.columns)
@@ -784,10 +793,12 @@ def test_no_page_renders_html():
     for path in sources:
         code = path.read_text(encoding="utf-8")
         if path.name == "common.py":
-            # The one exception: the uploader's stylesheet, a constant with only a number put in.
-            assert code.count("st.html(") == 1 and "st.html(UPLOADER_CSS.replace(\"{mb}\", str(int(limit_mb))))" in code
-            code = code.replace("st.html(UPLOADER_CSS", "")
-            assert "<" not in ui_common.UPLOADER_CSS.removeprefix("<style>").removesuffix("</style>")
+            # The one exception: the uploader's stylesheet and script, a constant with only a number put in.
+            assert code.count("st.html(") == 1
+            assert "st.html(UPLOADER_HTML.replace(\"{mb}\", str(int(limit_mb))), unsafe_allow_javascript=True)" in code
+            code = code.replace("st.html(UPLOADER_HTML", "")
+            style, script = ui_common.UPLOADER_HTML.removeprefix("<style>").removesuffix("</script>").split("</style>\n<script>")
+            assert "<" not in style and "<" not in script and "innerHTML" not in script
         assert "unsafe_allow_html" not in code and "st.html" not in code, path
 
 

@@ -83,11 +83,15 @@ def app_url(chromium, real_settings, shipped_kb, tmp_path):
                 proc.wait(timeout=15)
 
 
-def _shot(page, folder: Path, name: str) -> None:
+def _settle(page) -> None:
     # Streamlit greys out stale elements while a rerun is under way: wait for the page to settle.
     page.wait_for_function("!document.querySelector('[data-stale=\"true\"]') && !document.querySelector('[data-testid=\"stStatusWidget\"]')",
                            timeout=60_000)
     page.wait_for_timeout(500)
+
+
+def _shot(page, folder: Path, name: str) -> None:
+    _settle(page)
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     print(f"\nscreenshot: {path}")
@@ -220,7 +224,7 @@ def _publish(page, button: str) -> None:
 
 
 def _editor_walk(page, shots: Path, kb: Path, tmp_path: Path) -> None:
-    """Log in; template download; form edit; upload; delete; rollback; re-ingest; hit-test."""
+    """Log in; template download; FAQ form edit; playbook form edit; upload; delete; rollback; re-ingest; hit-test."""
     from playwright.sync_api import expect
 
     page.get_by_label("编辑密码").fill(EDITOR_PASSWORD)
@@ -257,9 +261,29 @@ def _editor_walk(page, shots: Path, kb: Path, tmp_path: Path) -> None:
     _publish(page, "写入知识库并入库")
     assert "ACC-901" in (kb / "faqs" / "account.yaml").read_text(encoding="utf-8")
 
-    # Upload the filled-in template.
+    # The playbook form: a playbook picked by its case, one reply changed, validated, published.
+    page.get_by_text("处理手册表单", exact=True).click()
+    _pick(page, "处理手册", "包裹丢失或损毁")
+    expect(page.get_by_role("textbox", name="案例", exact=True)).to_have_value("包裹丢失或损毁", timeout=30_000)
+    expect(page.get_by_role("textbox", name="案例", exact=True)).to_be_disabled()
+    expect(page.get_by_text("情形 3", exact=True)).to_be_visible()
+    _shot(page, shots, "editor-playbook-form-top")
+    reply = page.get_by_role("textbox", name="回复（客服发给用户）").first
+    reply.fill(reply.input_value() + "感谢您的耐心等待。")
+    reply.blur()
+    _settle(page)
+    page.get_by_role("button", name="校验", exact=True).click()
+    expect(page.get_by_text(re.compile("校验通过：playbooks/5-3-lost-or-damaged.yaml"))).to_be_visible(timeout=60_000)
+    _shot(page, shots, "editor-playbook-form")
+    _publish(page, "写入知识库并入库")
+    assert "调查结果会告知您。感谢您的耐心等待。" in (kb / "playbooks" / "5-3-lost-or-damaged.yaml").read_text(encoding="utf-8")
+
+    # Upload the filled-in template; the chosen file's buttons are named in Chinese.
     page.get_by_text("上传文件", exact=True).click()
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(template))
+    expect(page.get_by_role("button", name="移除文件 FAQ模板.csv")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("button", name="更换文件")).to_be_visible()
+    _shot(page, shots, "editor-upload-chosen")
     page.get_by_role("button", name="校验文件").click()
     expect(page.get_by_text(re.compile("校验通过：faqs/FAQ模板.csv"))).to_be_visible(timeout=60_000)
     _publish(page, "写入知识库并入库")

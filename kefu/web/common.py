@@ -140,20 +140,53 @@ def login_form(kefu: Kefu, form: str, passwords: dict[str, str], label: str) -> 
 
 # --- the file uploader in Chinese -------------------------------------------------------------------
 
-# Streamlit's uploader has fixed English text ("Upload", "2MB per file • MD, CSV"). This
-# stylesheet, a constant but for the size (an int), shows Chinese instead; it is the one
+# Streamlit's uploader has fixed English text ("Upload", "2MB per file • MD, CSV", and once a
+# file is chosen "Remove x.csv" and "Add files"). This stylesheet and script, a constant but for
+# the size (an int), show and name its buttons in Chinese: the stylesheet the visible text, the
+# script the names a screen reader says and the tooltips (aria-label, title). It is the one
 # piece of HTML in the app, and no user or KB text ever goes into it.
-UPLOADER_CSS = """<style>
-[data-testid="stFileUploaderDropzone"] button * { font-size: 0 !important; }
-[data-testid="stFileUploaderDropzone"] button [data-testid="stIconMaterial"] { font-size: 1.25rem !important; }
-[data-testid="stFileUploaderDropzone"] button::after { content: "选择文件"; font-size: 0.875rem; margin-left: 0.25rem; }
+UPLOADER_HTML = """<style>
+[data-testid="stFileUploaderDropzone"] [data-testid="stBaseButton-secondary"] * { font-size: 0 !important; }
+[data-testid="stFileUploaderDropzone"] [data-testid="stBaseButton-secondary"] [data-testid="stIconMaterial"] { font-size: 1.25rem !important; }
+[data-testid="stFileUploaderDropzone"] [data-testid="stBaseButton-secondary"]::after { content: "选择文件"; font-size: 0.875rem; margin-left: 0.25rem; }
+[data-testid="stFileChipDeleteBtn"] button::after { content: "移除"; font-size: 0.75rem; margin-left: 0.125rem; white-space: nowrap; }
+[data-testid="stFileUploaderDropzone"] [data-testid="stBaseButton-borderlessIcon"] { width: auto; padding: 0 0.5rem; white-space: nowrap; }
+[data-testid="stFileUploaderDropzone"] [data-testid="stBaseButton-borderlessIcon"]::after { content: "更换文件"; font-size: 0.875rem; margin-left: 0.25rem; }
 [data-testid="stFileUploaderDropzoneInstructions"] * { font-size: 0 !important; }
 [data-testid="stFileUploaderDropzoneInstructions"]::after { content: "或把文件拖到这里 · 单个文件不超过 {mb} MB"; font-size: 0.875rem; opacity: 0.7; }
-</style>"""
+</style>
+<script>
+(() => {
+  if (window.kefuUploaderNames) return;
+  window.kefuUploaderNames = true;
+  const name = (el, text) => {
+    if (el.getAttribute("aria-label") !== text) el.setAttribute("aria-label", text);
+    if (el.title !== text) el.title = text;
+  };
+  const rename = () => {
+    document.querySelectorAll('[data-testid="stFileUploaderDropzone"]').forEach((zone) => {
+      zone.querySelectorAll('[data-testid="stBaseButton-secondary"]').forEach((b) => name(b, "选择文件"));
+      zone.querySelectorAll('[data-testid="stBaseButton-borderlessIcon"]').forEach((b) => name(b, "更换文件"));
+      zone.querySelectorAll('[data-testid="stFileChip"]').forEach((chip) => {
+        const button = chip.querySelector('[data-testid="stFileChipDeleteBtn"] button');
+        if (!button) return;
+        const file = chip.querySelector('[data-testid="stFileChipName"]')?.textContent || "";
+        const cancel = (button.getAttribute("aria-label") || "").startsWith("Cancel");
+        name(button, (cancel ? "取消上传 " : "移除文件 ") + file);
+      });
+      zone.querySelectorAll('[data-testid="stFileUploaderDropzoneInput"]').forEach((i) => {
+        if (i.getAttribute("aria-label") !== "选择文件") i.setAttribute("aria-label", "选择文件");
+      });
+    });
+  };
+  new MutationObserver(rename).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ["aria-label"] });
+  rename();
+})();
+</script>"""
 
 
 def uploader_in_chinese(limit_mb: int) -> None:
-    st.html(UPLOADER_CSS.replace("{mb}", str(int(limit_mb))))
+    st.html(UPLOADER_HTML.replace("{mb}", str(int(limit_mb))), unsafe_allow_javascript=True)
 
 
 # --- safe Markdown ---------------------------------------------------------------------------------

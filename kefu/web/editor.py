@@ -4,13 +4,15 @@ negative feedback to act on."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 
+import pandas as pd
 import streamlit as st
 
 from core.errors import KefuError, ValidationError
-from core.kb import FAQEntry
+from core.kb import FAQEntry, PlaybookItem, Situation
 from core.types import Hooks
 from kefu import Kefu
 from kefu.web import common as ui
@@ -24,7 +26,7 @@ HOW_TO_ENABLE = (
 
 KIND_LABEL = {"scope": "服务范围", "faq": "FAQ", "playbook": "处理手册", "doc": "政策文档", "dict": "词表"}
 SCOPE_FILE = "service_scope.md"
-MODES = ["FAQ 表单", "上传文件", "删除文档", "编辑原文（高级）"]
+MODES = ["FAQ 表单", "处理手册表单", "上传文件", "删除文档", "编辑原文（高级）"]
 NO_CASE = "（无具体案例，只填类别）"
 NEW_FAQ = "＋ 新建 FAQ"
 
@@ -175,6 +177,124 @@ def faq_form(kefu: Kefu) -> tuple[str, bytes] | None:
     return rel, data
 
 
+CITES_HELP = "依据的段落编号，多个用逗号分隔，如 scope:5.3, faq:LOG-007（见 kb/README.md）"
+ITEM_COLUMNS = {"text": st.column_config.TextColumn("内容", width="large"),
+                "cites": st.column_config.TextColumn("依据", width="medium", help=CITES_HELP)}
+ESCALATE_COLUMNS = {"text": st.column_config.TextColumn("何时转人工", width="large"),
+                    "to": st.column_config.TextColumn("转给", width="small", help="接手的团队，客服看到的步骤后会注明「（转该团队）」；可留空"),
+                    "cites": ITEM_COLUMNS["cites"]}
+
+
+def _items(kefu: Kefu, label: str, items: tuple[PlaybookItem, ...], key: str, escalate: bool = False) -> tuple[PlaybookItem, ...]:
+    """A list of items as a table with rows to add and delete; each item cites at least one passage."""
+    st.markdown(f"**{label}**")
+    columns = ESCALATE_COLUMNS if escalate else ITEM_COLUMNS
+    table = pd.DataFrame(kefu.playbook_item_rows(items, escalate), columns=list(columns), dtype="string")
+    edited = st.data_editor(table, num_rows="dynamic", hide_index=True, width="stretch", column_config=columns, key=key)
+    return kefu.playbook_items(edited.to_dict("records"))
+
+
+def _slots(key: str, count: int) -> list[int]:
+    """The situations on screen, as stable numbers: a situation's widgets keep their values when another is removed."""
+    return st.session_state.setdefault(f"pb_slots::{key}", list(range(count)))
+
+
+def _add_situation(key: str) -> None:
+    slots = st.session_state[f"pb_slots::{key}"]
+    slots.append(max(slots, default=-1) + 1)
+
+
+def _remove_situation(key: str, slot: int) -> None:
+    st.session_state[f"pb_slots::{key}"].remove(slot)
+
+
+def _raise_situation(key: str, slot: int) -> None:
+    slots = st.session_state[f"pb_slots::{key}"]
+    i = slots.index(slot)
+    slots[i - 1], slots[i] = slots[i], slots[i - 1]
+
+
+def _situation(kefu: Kefu, old: Situation | None, slot: int, n: int, total: int, key: str) -> Situation:
+    k = f"{slot}::{key}"
+    with st.container(border=True):
+        head, up, drop = st.columns([5, 1, 1], vertical_alignment="center")
+        head.markdown(f"**情形 {n}**" + ("（默认情形：问题不指向任何情形时显示）" if n == 1 else ""))
+        up.button("上移", key=f"pb_up::{k}", disabled=n == 1, on_click=_raise_situation, args=(key, slot),
+                  icon=":material/arrow_upward:", width="stretch", help="第一个情形是默认情形")
+        drop.button("删除情形", key=f"pb_drop::{k}", disabled=total == 1, on_click=_remove_situation, args=(key, slot),
+                    icon=":material/delete:", width="stretch")
+        when = st.text_input("情形（适用条件）", value=old.when if old else "", key=f"pb_when::{k}",
+                             placeholder="如 物流显示已签收，但用户没收到")
+        keywords = st.text_input("关键词（用顿号或逗号分隔）", value="、".join(old.keywords) if old else "", key=f"pb_kw::{k}",
+                                 help="问题中出现这些词时选中这个情形；有多个情形时必填，不要写各情形共有的词")
+        verify = _items(kefu, "核实（客服先核实什么，可留空）", old.verify if old else (), f"pb_verify::{k}")
+        steps = _items(kefu, "步骤（按顺序；核实和步骤合计不超过 6 项）", old.steps if old else (), f"pb_steps::{k}")
+        reply = st.text_area("回复（客服发给用户）", value=old.reply.text if old else "", height=110, key=f"pb_reply::{k}")
+        reply_cites = st.text_input("回复的依据", value=", ".join(old.reply.cites) if old else "", key=f"pb_reply_cites::{k}",
+                                    help=CITES_HELP)
+    return Situation(when.strip(), kefu.split_keywords(keywords), verify, steps,
+                     PlaybookItem(reply.strip(), kefu.split_cites(reply_cites)))
+
+
+def playbook_form(kefu: Kefu) -> tuple[str, bytes] | None:
+    """One playbook: its fields, each situation and each list of items, written back as the playbook file."""
+    cases = kefu.playbook_cases()
+    if not cases:
+        st.info("知识库中还没有处理手册。")
+        return None
+    rel = st.selectbox("处理手册", list(cases), format_func=lambda f: cases[f] or f"{f}（无法解析）", key="pb_file")
+    try:
+        raw = kefu.read_kb_file(rel)
+        old = kefu.playbook(rel)
+    except ValidationError as e:
+        st.error(f"这个处理手册现在无法解析，请用“编辑原文（高级）”修正：{ui.md(str(e))}")
+        return None
+    except KefuError as e:
+        st.error(ui.md(str(e)))
+        return None
+    # Keyed by the file's content too: once it changes (published, rolled back) the form starts from the new file.
+    key = f"{rel}::{hashlib.sha256(raw).hexdigest()[:12]}"
+    a, b = st.columns(2)
+    a.text_input("案例", value=old.case, disabled=True, key=f"pb_case::{key}",
+                 help="案例标题是知识库的分类键，不能在这里修改")
+    b.text_input("类别", value=old.category, disabled=True, key=f"pb_cat::{key}")
+    summary = st.text_area("摘要（一句话说明本案例处理什么）", value=old.summary, height=80, key=f"pb_summary::{key}")
+    c, d = st.columns(2)
+    team = c.text_input("接手团队（转人工时）", value=old.team, key=f"pb_team::{key}")
+    always = d.text_input("总是转人工的原因（可留空）", value=old.always_escalate, key=f"pb_always::{key}",
+                          help="本案例总是需要人工处理时写明原因；一般留空")
+    preconditions = _items(kefu, "适用前提", old.preconditions, f"pb_pre::{key}")
+    st.markdown("#### 情形")
+    st.caption("客服工作台只显示与问题相符的情形：问题中出现的关键词最多的情形优先，其余情形点一下即可切换。")
+    slots = _slots(key, len(old.situations))
+    situations = tuple(_situation(kefu, old.situations[slot] if slot < len(old.situations) else None, slot, n, len(slots), key)
+                       for n, slot in enumerate(slots, 1))
+    st.button("添加情形", key=f"pb_add::{key}", on_click=_add_situation, args=(key,), icon=":material/add:")
+    self_service = _items(kefu, "用户可自行操作", old.self_service, f"pb_self::{key}")
+    have_ready = st.text_area("联系人工前请用户准备（每行一项）", value="\n".join(old.have_ready), height=100,
+                              key=f"pb_ready::{key}")
+    escalate = _items(kefu, "何时转给谁", old.escalate, f"pb_escalate::{key}", escalate=True)
+    notes = st.text_area("内部备注（仅客服可见，每行一项）", value="\n".join(old.internal_notes), height=100, key=f"pb_notes::{key}")
+    new = dataclasses.replace(old, summary=summary.strip(), team=team.strip(), always_escalate=always.strip(),
+                              preconditions=preconditions, situations=situations, self_service=self_service,
+                              have_ready=kefu.split_lines(have_ready), escalate=escalate, internal_notes=kefu.split_lines(notes))
+    data = kefu.write_playbook(new)
+    with st.expander("查看将写入的文件（YAML）"):
+        st.code(data.decode("utf-8"), language="yaml", line_numbers=True)
+    if st.button("校验", type="primary", key="validate_playbook"):
+        _stage(kefu, rel, data)
+        if st.session_state.get("stage_error"):
+            st.session_state.stage_error = [(source, line, _in_form(kefu, data, line, detail) if source == rel else detail)
+                                            for source, line, detail in st.session_state.stage_error]
+    return rel, data
+
+
+def _in_form(kefu: Kefu, data: bytes, line: int | None, detail: str) -> str:
+    """An error about a line of the written playbook, prefixed with where that is in the form."""
+    where = kefu.playbook_place(data, line)
+    return f"{where}：{detail}" if where else detail
+
+
 def raw_editor(kefu: Kefu) -> tuple[str, bytes] | None:
     """The file as text, for experts: no document is opened until one is picked."""
     try:
@@ -252,6 +372,8 @@ def choose_change(kefu: Kefu) -> tuple[str, bytes | None] | None:
     mode = st.radio("操作", MODES, horizontal=True, key="edit_mode")
     if mode == "FAQ 表单":
         return faq_form(kefu)
+    if mode == "处理手册表单":
+        return playbook_form(kefu)
     if mode == "上传文件":
         return uploader(kefu)
     if mode == "删除文档":
@@ -357,6 +479,7 @@ def versions(kefu: Kefu) -> None:
 KIND_NAME = {"faq": "FAQ", "scope": "服务范围", "doc": "政策文档", "playbook": "处理手册"}
 SWITCHABLE = ("faq", "scope", "doc")  # a playbook is one whole document: edit or delete it instead
 HISTORY = 30
+SCORE_COLUMNS = ("融合分", "向量相似度", "词法匹配度")
 
 
 def hit_test(kefu: Kefu) -> None:
@@ -399,9 +522,11 @@ def show_hit_test(kefu: Kefu, result) -> None:
     st.caption("分词：" + " / ".join(ui.md(t) for t in result.tokens))
     st.caption(f"融合分 = 向量相似度 + {result.lexical_weight:g} × 词法匹配度。向量相似度是余弦（0–1），"
                "词法匹配度是 BM25 归一到 0–1（BM25 ÷ (BM25 + 6)），三列可以直接比较；排名按融合分。")
+    # Every score with three decimals: 1.0004 reads 1.000 next to 0.973, not "1".
+    scores = {c: st.column_config.NumberColumn(c, format="%.3f") for c in SCORE_COLUMNS}
     st.dataframe([{"排名": r.rank, "段落": r.passage, "类型": KIND_NAME.get(r.kind, r.kind), "案例": r.case or "",
-                   "融合分": round(r.fused, 3), "向量相似度": round(r.dense, 3), "词法匹配度": round(r.lexical, 3),
-                   "内容": r.text[:100]} for r in result.rows], hide_index=True, width="stretch", key="hit_table")
+                   "融合分": r.fused, "向量相似度": r.dense, "词法匹配度": r.lexical, "内容": r.text[:100]}
+                  for r in result.rows], hide_index=True, width="stretch", key="hit_table", column_config=scores)
     switchable = list(dict.fromkeys(r.passage for r in result.rows if r.kind in SWITCHABLE))
     if not switchable:
         return
