@@ -196,7 +196,8 @@ def main() -> None:
     ap.add_argument("--clients", default="1,8,32", help="concurrent clients per level (default 1,8,32)")
     ap.add_argument("--seconds", type=float, default=20.0, help="measured seconds per level (default 20)")
     ap.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each level (default 3)")
-    ap.add_argument("--workers", type=int, default=1, help="workers of the server started here (default 1)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                    help="workers of the server started here (default: one per core, as README advises)")
     ap.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     args = ap.parse_args()
 
