@@ -218,6 +218,7 @@ def _publish(page, button: str) -> None:
     """Click the publish button; done when it is gone (the change is applied) and the new version is said."""
     from playwright.sync_api import expect
 
+    _settle(page)  # a click on a page still re-running after validation can be dropped
     page.get_by_role("button", name=button).click()
     expect(page.get_by_role("button", name=button)).to_have_count(0, timeout=180_000)
     expect(page.get_by_text(re.compile(r"已上线 v\d{4}-"))).to_be_visible(timeout=60_000)
