@@ -122,6 +122,7 @@ def scale_one(n: int, home: Path, seed: int = 7) -> dict:
     name = versions.new_version_name(s.index_dir, f"syn{n}")
     manifest = dataclasses.replace(live.manifest, version=name, counts={"chunks": n})
     path = versions.write_version(s.index_dir, manifest, chunks, tokens, vectors, live.phrasings, live.phrasing_vectors, live.kb,
+                                  live.classifier,
                                   versions.read_sources(s.index_dir, live.name))
     build_s = time.perf_counter() - t
     size_mb = sum(p.stat().st_size for p in path.iterdir() if p.is_file()) / 1e6
@@ -136,6 +137,7 @@ def scale_one(n: int, home: Path, seed: int = 7) -> dict:
         assistant.ask(q)
     lat = [assistant.ask(q).latency_ms for q in queries]
     shutil.rmtree(path)
+    versions.digest_path(s.index_dir, name).unlink(missing_ok=True)
     # Dense search alone, both index types on the same vectors: why HNSW past 20k chunks.
     import faiss
 

@@ -80,3 +80,16 @@ def test_kefu_eval_json_and_report(settings, shipped_kb, tmp_path, capsys, monke
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "| hit@1 |" in md and "chatchat_like" in md
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scaling_benchmark_builds_and_queries_a_synthetic_version(settings, shipped_kb):
+    from eval import bench
+
+    run_ingest(settings.with_(kb_dir=shipped_kb))
+    before = sorted(p.name for p in (settings.index_dir / "versions").iterdir())
+    x = bench.scale_one(300, settings.home)
+    assert x["chunks"] == 300 and x["index_mb"] > 0
+    assert 0 < x["query_p50_ms"] <= x["query_p95_ms"]
+    assert x["dense_flat_ms"] > 0 and x["dense_hnsw_ms"] > 0
+    # The synthetic version is removed again; the live one is untouched.
+    assert sorted(p.name for p in (settings.index_dir / "versions").iterdir()) == before
