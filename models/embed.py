@@ -16,10 +16,11 @@ from core.errors import ModelError
 from core.settings import DEFAULT_MODEL, Settings
 
 Progress = Callable[[str], None]
-# KEFU_QUERY_PRECISION=auto: bfloat16 from this batch size on. Measured on a busy 2-core AMX
-# machine, one torch thread: one question 30/s in bfloat16 against 38/s in float32, batches
-# of 16 150/s against 63/s.
-AUTO_BF16_FROM = 4
+# KEFU_QUERY_PRECISION=auto: questions in bfloat16 from this batch size on, on CPUs that
+# multiply it natively. Through the twin of `_with_bf16_linears` even one question is faster
+# than in float32 (dev set, 2 threads: ask p50 36 against 55 ms on the same machine), with
+# the same figures on the dev sets and the tuning file (README "Benchmarks").
+AUTO_BF16_FROM = 1
 # Questions are encoded in length-sorted groups of at most this many: a bigger group pads
 # every question to its longest one (32 questions in one group: 6.8 ms of CPU each, in
 # groups of 16: 5.6 ms; README "Scaling out").
@@ -67,7 +68,7 @@ class SentenceTransformerEmbeddings(KefuEmbeddings):
         self.query_prompt = query_prompt
         self.passage_prompt = passage_prompt
         self.batch_size = batch_size
-        self.bf16_from = bf16_from  # question batches at least this large are encoded in bfloat16; 0: never
+        self.bf16_from = bf16_from  # batches of at least this many questions are encoded in bfloat16; 0: never
         self._bf16 = _with_bf16_linears(self._model) if bf16_from else None
         # One encode at a time: torch already uses every core, and concurrent calls from
         # app sessions would fight over them (OpenMP spin-waits turn 15 ms into 800 ms).
@@ -95,10 +96,9 @@ class SentenceTransformerEmbeddings(KefuEmbeddings):
         if self.bf16_from and len(texts) >= self.bf16_from:
             import torch
 
-            # Batched, less than half the CPU time per question on CPUs with native bfloat16
-            # (AMX, AVX512-BF16), with the same dev-set results (README "Scaling out"). One
-            # question alone is slower in bfloat16, hence only batches. Passages stay float32:
-            # the index does not depend on the CPU that built it.
+            # On CPUs with native bfloat16 (AMX, AVX512-BF16) a fraction of the CPU time, with
+            # the same dev-set results (README "Scaling out"). Passages stay float32: the
+            # index does not depend on the CPU that built it.
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 return self._encode(texts, self.query_prompt, QUERY_BATCH, self._bf16)
         return self._encode(texts, self.query_prompt, QUERY_BATCH)
