@@ -48,20 +48,19 @@ def cmd_api(args, settings) -> int:
         metrics_dir = tempfile.mkdtemp(prefix="kefu-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     print(f"kefu: HTTP 接口 http://{args.host}:{args.port}（文档 /docs），{args.workers} 个工作进程", file=sys.stderr, flush=True)
+    options = {"factory": True, "host": args.host, "port": args.port, "workers": args.workers,
+               "access_log": args.access_log, "log_level": "info", "timeout_graceful_shutdown": 10}
     try:
         if args.workers > 1 and workers.SUPPORTED:
-            config = uvicorn.Config(APP, factory=True, host=args.host, port=args.port, workers=args.workers,
-                                    access_log=args.access_log, log_level="info", timeout_graceful_shutdown=10)
             try:
-                supervisor = workers.Workers(config)
+                supervisor = workers.Workers(uvicorn.Config(APP, **options))
                 supervisor.run()
             except OSError as e:
                 raise ConfigError(f"无法监听 {args.host}:{args.port}：{e.strerror or e}（端口被占用时换一个：--port）") from None
             if supervisor.failed:
                 raise ConfigError("工作进程启动失败，详见上方日志")
         else:
-            uvicorn.run(APP, factory=True, host=args.host, port=args.port, workers=args.workers,
-                        access_log=args.access_log, log_level="info", timeout_graceful_shutdown=10)
+            uvicorn.run(APP, **options)
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
