@@ -37,6 +37,9 @@ class CachedEmbeddings(KefuEmbeddings):
     def encode_passages(self, texts, progress=None):
         return self.inner.encode_passages(texts, progress)
 
+    def trace_queries(self) -> bool:
+        return self.inner.trace_queries()
+
 
 def calibration(items: list[DevItem], answers) -> tuple[float, list[tuple[float, int, float]]]:
     """Expected calibration error of the shown confidence over answered rows with a gold case,

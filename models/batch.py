@@ -61,6 +61,9 @@ class MicroBatcher(KefuEmbeddings):
     def encode_passages(self, texts, progress=None):
         return self.inner.encode_passages(texts, progress)
 
+    def trace_queries(self) -> bool:
+        return self.inner.trace_queries()
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -168,6 +168,38 @@ def test_batched_questions_in_bfloat16_match_autocast_and_stay_close_to_float32(
 
 
 @pytest.mark.model
+def test_traced_questions_match_the_twin_padded_or_not(model_dir):
+    from models.embed import SentenceTransformerEmbeddings
+
+    emb = SentenceTransformerEmbeddings(str(model_dir), "query: ", "passage: ", bf16_from=1)
+    questions = TEXTS[:8] + ["退货" * 300]  # one longer than the model's 512 tokens
+    twin = emb.encode_queries(questions)
+    assert emb.trace_queries()
+    traced_module = emb._traced._traced
+    # The embedding table is not copied: the trace holds the model's own float32 tensor.
+    table = emb._model[0].auto_model.embeddings.word_embeddings.weight
+    assert any(t.data_ptr() == table.data_ptr() for t in _constants(traced_module))
+    batched = emb.encode_queries(questions)  # padded groups
+    singles = np.vstack([emb.encode_queries([q]) for q in questions])  # no padding at all
+    assert batched.dtype == np.float32 and batched.shape == twin.shape
+    assert np.allclose(np.linalg.norm(batched, axis=1), 1, atol=1e-5)
+    assert _cosines(batched, twin).min() > 0.9999
+    assert _cosines(singles, twin).min() > 0.9999
+    assert _cosines(batched, singles).min() > 0.9999
+    # A question's neighbours are the twin's: the same nearest passage for each.
+    passages = emb.encode_passages(TEXTS[8:])
+    assert (np.argmax(batched @ passages.T, axis=1) == np.argmax(twin @ passages.T, axis=1)).all()
+
+
+def _constants(module):
+    import torch
+
+    graph = module.graph
+    return [n.output().toIValue() for n in graph.nodes()
+            if n.kind() == "prim::Constant" and isinstance(n.output().toIValue(), torch.Tensor)]
+
+
+@pytest.mark.model
 def test_second_call_returns_without_rebuilding(model_dir, monkeypatch):
     marker_mtime = (model_dir / MARKER).stat().st_mtime_ns
     weights_mtime = (model_dir / "model.safetensors").stat().st_mtime_ns

@@ -95,7 +95,7 @@ def render(answer: Answer) -> str:
 
 def cmd_ask(args, settings) -> int:
     kefu = Kefu(settings, progress=lambda m: print(f"· {m}", file=sys.stderr, flush=True))
-    kefu.warmup()
+    kefu.warmup(trace=args.question is None)
     if args.question is not None:
         answer = kefu.ask(args.question, args.role, k=args.k)
         _notice(kefu)
