@@ -74,7 +74,7 @@ class SentenceTransformerEmbeddings(KefuEmbeddings):
         self.passage_prompt = passage_prompt
         self.batch_size = batch_size
         self.bf16_from = bf16_from  # batches of at least this many questions are encoded in bfloat16; 0: never
-        self._bf16 = _with_bf16_linears(self._model) if bf16_from else None
+        self._bf16 = None  # the twin of `_with_bf16_linears`, built on first use (the trace replaces it)
         self._traced = None  # see `trace_queries`
         # One encode at a time: torch already uses every core, and concurrent calls from
         # app sessions would fight over them (OpenMP spin-waits turn 15 ms into 800 ms).
@@ -89,10 +89,7 @@ class SentenceTransformerEmbeddings(KefuEmbeddings):
     def encode_passages(self, texts, progress=None):
         # Batches sorted by length waste less padding; chunks of the batch size report progress.
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        step = self.batch_size * 4
-        for start in range(0, len(order), step):
-            idx = order[start:start + step]
+        for idx in _length_groups(texts, self.batch_size * 4):
             out[idx] = self._encode([texts[i] for i in idx], self.passage_prompt)
             if progress:
                 progress(len(idx))
@@ -107,29 +104,38 @@ class SentenceTransformerEmbeddings(KefuEmbeddings):
         return bool(self._traced)
 
     def encode_queries(self, texts):
-        if self._traced and len(texts) >= self.bf16_from:
-            return self._encode_traced(texts)
         if self.bf16_from and len(texts) >= self.bf16_from:
+            if self._traced:
+                return self._encode_traced(texts)
             import torch
 
             # On CPUs with native bfloat16 (AMX, AVX512-BF16) a fraction of the CPU time, with
             # the same dev-set results (README "Scaling out"). Passages stay float32: the
             # index does not depend on the CPU that built it.
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                return self._encode(texts, self.query_prompt, QUERY_BATCH, self._bf16)
+                return self._encode(texts, self.query_prompt, QUERY_BATCH, self._twin())
         return self._encode(texts, self.query_prompt, QUERY_BATCH)
 
+    def _twin(self):
+        with self._lock:
+            if self._bf16 is None:
+                self._bf16 = _with_bf16_linears(self._model)
+        return self._bf16
 
     def _encode_traced(self, texts: Sequence[str]) -> np.ndarray:
         import torch
 
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         with self._lock, torch.inference_mode():
-            for start in range(0, len(order), QUERY_BATCH):
-                idx = order[start:start + QUERY_BATCH]
+            for idx in _length_groups(texts, QUERY_BATCH):
                 out[idx] = self._traced([texts[i] for i in idx], self.query_prompt)
         return out
+
+
+def _length_groups(texts: Sequence[str], size: int) -> list[list[int]]:
+    """Indices of `texts` in groups of `size`, sorted by length: less padding per batch."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    return [order[start:start + size] for start in range(0, len(order), size)]
 
 
 class _TracedQueries:

@@ -152,7 +152,7 @@ def test_batched_questions_in_bfloat16_match_autocast_and_stay_close_to_float32(
 
     emb = SentenceTransformerEmbeddings(str(model_dir), "query: ", "passage: ", bf16_from=4)
     original = emb._model[0].auto_model
-    twin = emb._bf16[0].auto_model
+    twin = emb._twin()[0].auto_model
     # The twin shares the embedding table; only the linear layers are its own (bfloat16).
     assert twin.embeddings.word_embeddings.weight is original.embeddings.word_embeddings.weight
     assert {p.dtype for n, p in twin.named_parameters() if n.endswith("dense.weight")} == {torch.bfloat16}
