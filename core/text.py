@@ -343,8 +343,10 @@ def split_clauses(text: str) -> list[str]:
     return out or ([text] if text else [])
 
 
-# Opening a new topic takes an explicit word: a bare "还有别的办法没" still asks about the last one.
-_NEW_TOPIC = re.compile(rf"^{_P}(?:另外|顺便|对了|再问(?:一下|下)?|还想问|还有(?:个|一个|件)(?:事|问题)|还有就是|再就是|另一[单个件])")
+# Opening a new topic takes an explicit word: a bare "还有别的办法没" still asks about the last
+# one, and "另一个呢" asks about the other of the things just named ("另一单能改地址吗" does not).
+_NEW_TOPIC = re.compile(rf"^{_P}(?:另外|顺便|对了|再问(?:一下|下)?|还想问|还有(?:个|一个|件)(?:事|问题)|还有就是|再就是"
+                        rf"|另一[单个件](?![^\s,，。]{{0,4}}[呢吗]{_P}$))")
 # Words that join two issues in one message ("…，另外…", "…，发票也…").
 _SEVERAL = re.compile(r"另外|还有|顺便|再就是|以及|同时|对了|还想问|然后(?:我?(?:想|要|还)|帮我|再)")
 _ANAPHORIC = re.compile(r"^(?:那|这个|它|还能|还可以|又)")

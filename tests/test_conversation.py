@@ -29,6 +29,8 @@ def test_an_elliptic_follow_up_is_read_with_the_conversation(kefu):
     assert kefu.ask("那我现在怎么弄", history=["冷冻食品到货时已经化了"]).case.title == COLD
     followed = kefu.ask("那我现在怎么弄", history=["在吗", "快递显示签收了但我没收到"])
     assert followed.query == "那我现在怎么弄" and followed.case.title == LOST  # the answer names the question itself
+    # "另一个呢" asks about the other of the things just named, not a new topic.
+    assert kefu.ask("另一个呢", history=["冷冻食品到货时已经化了"]).case.title == COLD
 
 
 def test_a_new_topic_is_answered_as_itself(kefu):

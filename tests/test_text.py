@@ -101,7 +101,8 @@ def test_split_clauses(message, clauses):
 @pytest.mark.parametrize("message, elliptic", [
     ("那运费呢", True), ("要多少钱", True), ("还能改吗", True), ("多久能到账", True),
     ("另外 我账号老是异地登录", False), ("对了 发票能开专票吗", False),
-    ("冷藏的酸奶送来是热的能喝吗", False),
+    ("冷藏的酸奶送来是热的能喝吗", False), ("另一个呢", True), ("另一件呢？", True),
+    ("另一个包裹呢", True), ("另一单能不能改成周末送", False),
 ])
 def test_looks_elliptic(message, elliptic):
     assert looks_elliptic(message) is elliptic
