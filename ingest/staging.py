@@ -63,12 +63,17 @@ def read_kb_file(settings: Settings, rel: str) -> bytes:
     return read_file(settings.kb_dir, _checked(rel), settings.max_file_bytes)
 
 
+NAME_MAX = 255
+
+
 def _checked(rel: str) -> str:
     parts = PurePosixPath(rel).parts
     if not parts or PurePosixPath(rel).is_absolute() or ".." in parts:
         raise ValidationError(rel, "路径必须位于知识库目录之内")
-    if any(ord(c) < 32 or c == "\x7f" for c in rel) or rel.endswith("/"):
+    if any(ord(c) < 32 or c == "\x7f" or "\ud800" <= c <= "\udfff" for c in rel) or rel.endswith("/"):
         raise ValidationError(repr(rel), "路径中不能有控制字符，也必须是文件而不是目录")
+    if any(len(p.encode("utf-8")) > NAME_MAX for p in parts):  # the file system refuses longer names
+        raise ValidationError(rel[:60] + "…", f"文件名或目录名过长：每一级不能超过 {NAME_MAX} 字节（约 85 个汉字）")
     return rel
 
 

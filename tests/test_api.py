@@ -238,3 +238,8 @@ def test_editor_validation_error_names_file_and_line(client, kefu, tiny_kb):
     ok = {"path": "docs/note.md", "content": base64.b64encode("# 说明\n\n正文。\n".encode()).decode(), "encoding": "base64"}
     assert client.post("/v1/kb/stage", json=ok, headers=AUTH).status_code in (200, 422)
     _problem(client.post("/v1/kb/stage", json={"path": "../escape.md", "content": "x"}, headers=AUTH), 422)
+    long_name = {"path": "docs/" + "长" * 90 + ".md", "content": "x"}  # 270 bytes: more than a file system allows
+    assert "过长" in _problem(client.post("/v1/kb/stage", json=long_name, headers=AUTH), 422)["detail"]
+    surrogate = b'{"path": "docs/\\ud800.md", "content": "x"}'  # valid JSON, not encodable as a file name
+    r = client.post("/v1/kb/stage", content=surrogate, headers={**AUTH, "Content-Type": "application/json"})
+    assert "string" in _problem(r, 422)["detail"]
