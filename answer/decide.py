@@ -15,6 +15,7 @@ read the Decision itself.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,11 @@ class DecisionParams:
     @classmethod
     def from_settings(cls, settings: Settings) -> DecisionParams:
         return cls(oos_threshold=settings.oos_threshold, min_evidence=settings.min_evidence)
+
+    def confidence_of(self, margin: float) -> float:
+        """The confidence a lead of `margin` logits over a single rival is shown with; bars set
+        as margins keep their meaning when the temperature is re-chosen."""
+        return 1.0 / (1.0 + math.exp(-margin / self.temperature))
 
 
 def label_of(chunk: Chunk) -> str | None:

@@ -46,6 +46,14 @@ def live_assistant(settings, embedder, name: str | None = None):
     return Assistant(Searcher(version, embedder, settings.max_query_chars), DecisionParams.from_settings(settings))
 
 
+WARM_UP = ("你好", "订单怎么还没发货呢")
+
+
+def warm_up(assistant) -> None:
+    for q in WARM_UP:  # the first encodes after a load or a trace are slow
+        assistant.ask(q)
+
+
 def shipped(home: Path) -> dict:
     from eval.devset import load_devset
     from ingest.pipeline import run_ingest
@@ -63,13 +71,11 @@ def shipped(home: Path) -> dict:
     faq.write_text(faq.read_text(encoding="utf-8").replace("请联系人工客服", "请及时联系人工客服", 1), encoding="utf-8")
     changed = run_ingest(s, embedder=embedder)
     assistant = live_assistant(s, embedder)
-    for q in ("你好", "订单怎么还没发货呢"):  # first encodes of a process are slow
-        assistant.ask(q)
     questions = [i.query for i in load_devset()]
+    warm_up(assistant)
     single = [assistant.ask(q).latency_ms for q in questions]  # as one `kefu ask "…"` encodes
     traced = embedder.trace_queries()  # as servers and batch runs do at warm-up
-    for q in ("你好", "订单怎么还没发货呢"):
-        assistant.ask(q)
+    warm_up(assistant)
     lat = [assistant.ask(q).latency_ms for q in questions]
     return {
         "model_load_s": load_s, "chunks": full.chunks, "full_build_s": full.seconds,

@@ -83,6 +83,14 @@ def test_confidence_is_the_tempered_probability_among_in_scope_labels():
     assert sum(c.score for c in d.cases) < 1  # the category label holds the rest
 
 
+def test_a_bar_set_as_a_margin_reads_as_the_confidence_of_that_lead():
+    d = decide(result({"包裹丢失或损毁": 0.900, "冷链商品温控异常": 0.880}), CASES, P)  # a lead of 1 logit
+    assert d.confidence == pytest.approx(P.confidence_of(1.0), abs=1e-6)
+    assert P.confidence_of(0.0) == 0.5
+    hotter = DecisionParams(oos_threshold=0.5, temperature=3.0)
+    assert 0.5 < hotter.confidence_of(1.7) < P.confidence_of(1.7)  # the same lead reads less sure
+
+
 def test_choosing_a_case_keeps_the_scores_and_takes_its_own_probability():
     d = decide(result({"包裹丢失或损毁": 0.90, "冷链商品温控异常": 0.88}), CASES, P)
     picked = choose(d, "冷链商品温控异常", CASES)
