@@ -154,7 +154,9 @@ UPLOADER_HTML = """<style>
 [data-testid="stFileUploaderDropzone"] [data-testid="stBaseButton-borderlessIcon"]::after { content: "更换文件"; font-size: 0.875rem; margin-left: 0.25rem; }
 [data-testid="stFileUploaderDropzoneInstructions"] * { font-size: 0 !important; }
 [data-testid="stFileUploaderDropzoneInstructions"]::after { content: "或把文件拖到这里 · 单个文件不超过 {mb} MB"; font-size: 0.875rem; opacity: 0.7; }
+[data-testid="stElementContainer"]:has(.kefu-uploader-names) { display: none; }
 </style>
+<span class="kefu-uploader-names"></span>
 <script>
 (() => {
   if (window.kefuUploaderNames) return;
@@ -186,6 +188,7 @@ UPLOADER_HTML = """<style>
 
 
 def uploader_in_chinese(limit_mb: int) -> None:
+    # The script needs an element on the page; the style hides it, so it leaves no gap above the uploader.
     st.html(UPLOADER_HTML.replace("{mb}", str(int(limit_mb))), unsafe_allow_javascript=True)
 
 

@@ -263,6 +263,8 @@ def playbook_form(kefu: Kefu) -> tuple[str, bytes] | None:
     team = c.text_input("接手团队（转人工时）", value=old.team, key=f"pb_team::{key}")
     always = d.text_input("总是转人工的原因（可留空）", value=old.always_escalate, key=f"pb_always::{key}",
                           help="本案例总是需要人工处理时写明原因；一般留空")
+    # Table cells show one line and Chinese text does not wrap there: say where the rest is.
+    st.caption("下面表格的单元格只显示一行，长句显示不全时双击单元格即可查看和编辑全文；在表格最下方的空行输入即可添加一项。")
     preconditions = _items(kefu, "适用前提", old.preconditions, f"pb_pre::{key}")
     st.markdown("#### 情形")
     st.caption("客服工作台只显示与问题相符的情形：问题中出现的关键词最多的情形优先，其余情形点一下即可切换。")
