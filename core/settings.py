@@ -42,8 +42,8 @@ class Settings:
     agent_password: str = ""  # when set, customers reach only the self-service page
     # Refuse when the probability that the KB does not cover a question reaches this.
     # Calibrated for the default model and the shipped KB (`python -m eval.tune`).
-    oos_threshold: float = 0.5
-    min_evidence: float = 0.91  # and when the KB's evidence falls below this (answer/decide.py)
+    oos_threshold: float = 0.4
+    min_evidence: float = 0.92  # and when the KB's evidence falls below this (answer/decide.py)
     # Shared stores for several replicas (README "Scaling out"); the defaults are embedded.
     vector_store: str = "faiss"  # "faiss": index folders under home; "milvus": collections + an alias
     milvus_uri: str = ""  # a local path runs Milvus Lite in-process; http://host:19530 reaches a server

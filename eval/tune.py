@@ -77,9 +77,9 @@ def grids(searcher: Searcher, base: DecisionParams, items: list[DevItem]) -> Non
         print(f"{a:>6}" + "".join(f"{c:>22}" for c in cells))
 
     print("\nrefusal: threshold on p(oos) x minimum evidence: false refusal / out-of-scope refusal / hit@1")
-    evidences = (0.0, 0.88, 0.89, 0.90, 0.905, 0.91, 0.915, 0.92)
+    evidences = (0.0, 0.89, 0.90, 0.91, 0.915, 0.92, 0.925)
     print(f"{'t':>6}" + "".join(f"{'e ' + str(e):>20}" for e in evidences))
-    for t in (0.3, 0.5, 0.7, 0.9, 1.0):
+    for t in (0.3, 0.4, 0.5, 0.7, 1.0):
         cells = []
         for e in evidences:
             m, _ = run(searcher, items, dataclasses.replace(base, oos_threshold=t, min_evidence=e))
