@@ -12,12 +12,28 @@ from answer import messages as m
 from answer.decide import DecisionParams, label_of, offered
 from answer.situate import Pick, situate
 from core.classifier import CATEGORY_PREFIX
-from core.kb import PlaybookItem
+from core.kb import Playbook, PlaybookItem
 from core.types import Answer, CaseRef, Chunk, Citation, Decision, HandlingStep, SituationPath
 from index.versions import IndexVersion
 from retrieval.search import SearchResult
 
 RELATED = 3  # other cases listed under an answer
+
+
+def self_service_for(pb: Playbook, index: int) -> tuple[PlaybookItem, ...]:
+    """The playbook's self-service items that may bear on situation `index`: an item whose FAQs
+    all belong to other situations (a damaged box, when the parcel is stuck) is left out."""
+    def faqs(items) -> set[str]:
+        return {c for it in items for c in it.cites if c.startswith("faq:")}
+
+    def of(s) -> set[str]:
+        return faqs((*s.verify, *s.steps, s.reply))
+
+    if not 0 <= index < len(pb.situations):
+        return pb.self_service
+    own = of(pb.situations[index])
+    others = set().union(*(of(s) for i, s in enumerate(pb.situations) if i != index)) - own
+    return tuple(it for it in pb.self_service if not (faqs((it,)) and faqs((it,)) <= others))
 
 
 class Composer:
@@ -59,9 +75,13 @@ class Composer:
 
         # The passages this answer rests on: the playbook's citations and the best in-case hits.
         # Agents get every situation's (the others are one click away), customers none.
+        pick = situate(pb.situations, r.query, r.passage_scores) if pb else Pick(-1, ())
+        # A customer reads the best FAQ's answer: the self-help follows the situation citing it.
+        answered = next((i for i, s in enumerate(pb.situations) if best_faq in s.reply.cites), pick.index) if pb else -1
+        own_help = (pb.self_service if agent else self_service_for(pb, answered)) if pb else ()
         items: list[PlaybookItem] = []
         if pb:
-            items += [i for s in pb.situations for i in (*s.verify, *s.steps, s.reply)] if agent else list(pb.self_service)
+            items += [i for s in pb.situations for i in (*s.verify, *s.steps, s.reply)] if agent else list(own_help)
             items += pb.escalate
         in_case = [h for h in r.hits[:20] if (case and h.chunk.case == case) or h.chunk.passage == best_faq]
         wanted = [best_faq] if best_faq else []
@@ -78,15 +98,13 @@ class Composer:
                          for it in group)
 
         situations: tuple[SituationPath, ...] = ()
-        pick = Pick(-1, ())
         if pb and agent:
-            pick = situate(pb.situations, r.query, r.passage_scores)
             situations = tuple(SituationPath(s.when, steps(s.verify, "verify"), steps(s.steps, "step"), s.reply.text, cites(s.reply),
                                              pick.matched if i == pick.index else (), self._sample(s.reply.cites))
                                for i, s in enumerate(pb.situations))
         chosen = situations[pick.index] if situations else None
         escalation = steps(pb.escalate, "escalate") if pb else ()
-        self_service = steps(pb.self_service, "self_service") if pb else ()
+        self_service = steps(own_help, "self_service")
         path = (*chosen.verify, *chosen.steps, *escalation) if chosen else (*self_service, *escalation)
         escalate, reason = False, ""
         if trigger:

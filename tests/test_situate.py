@@ -74,3 +74,21 @@ def test_real_questions_get_the_situation_they_are_about(real_service, query, ca
     a = real_service.ask(query)
     assert a.case.title == case and a.chosen.when == situation
     assert a.reply.startswith("您好") and len(a.chosen.verify) + len(a.chosen.steps) <= 6
+
+
+def test_customers_get_only_the_self_help_that_bears_on_their_situation():
+    """A parcel stuck in transit gets no tips about damaged boxes or signed-for parcels; a
+    parcel signed for but missing keeps its own tips and loses the damaged-box ones."""
+    from answer.compose import self_service_for
+
+    pb = next(p for p in load_kb(REPO / "kb").playbooks if p.case == "包裹丢失或损毁")
+    at = {c: i for i, s in enumerate(pb.situations) for c in s.reply.cites if c.startswith("faq:")}
+
+    def faqs(items):
+        return {c for it in items for c in it.cites if c.startswith("faq:")}
+
+    missing = self_service_for(pb, at["faq:LOG-007"])
+    assert missing and faqs(missing) == {"faq:LOG-007"}
+    assert faqs(self_service_for(pb, at["faq:LOG-008"])) == {"faq:LOG-008"}
+    assert self_service_for(pb, at["faq:LOG-009"]) == ()  # none of the tips is about a stuck parcel
+    assert self_service_for(pb, -1) == pb.self_service  # no situation: every tip
