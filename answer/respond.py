@@ -165,6 +165,8 @@ class Assistant:
                            contact=m.MSG_HUMAN.format(team=team, ready="、".join(ready)) if team else "")
         if s.has_order:
             return self._plain(raw, role, m.MSG_ORDER_ONLY, started, m.NOTICE_ORDER_ONLY)
+        if s.has_link:
+            return self._plain(raw, role, m.MSG_LINK_ONLY, started, m.NOTICE_LINK_ONLY)
         return self._plain(raw, role, m.MSG_GREETING, started, m.NOTICE_GREETING)
 
     def _plain(self, raw: str, role: str, message: str, started: float, notice: str) -> Answer:

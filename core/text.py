@@ -219,7 +219,8 @@ _HUMAN_INLINE = re.compile(r"(?:我要|我想|请|麻烦)?转人工(?:服务|客
 _MENU = re.compile(rf"^{_P}(?:订单业务|订单类?|返修退换货|退换货|售后|配送|物流|发票类?|商品信息|商品|账户[与及]财务|账户|会员权益|会员|"
                    rf"少件|支付|退款|价保|白条|企业采购)咨询{_P}$|^{_P}(?:请)?选择(?:您)?(?:要|想)?(?:咨询|查询)?的?(?:订单|商品|服务单){_P}$")
 _FILLER = re.compile(rf"^{_P}(?:我有(?:个|一个)?(?:别的|其他|其它)?问题(?:要|想)?(?:咨询|问一下|问下)?|我想(?:咨询|问)(?:一下|下)?|"
-                     rf"问一下|问下|咨询一下|在线等|急|好的?|好吧|嗯+|恩+|哦+|噢|是的?|对的?|ok|okay|谢谢|多谢|\?+|？+){_P}$", re.I)
+                     rf"问一下|问下|咨询一下|在线等|急|好的?|好吧|好了|好滴|行吧?|知道了|明白了|收到了?|没事了|没有了|可以了|不用了|"
+                     rf"嗯+|恩+|哦+|噢|是的?|对的?|ok|okay|谢谢|多谢|\?+|？+){_P}$", re.I)
 _ORDER_CARD = re.compile(
     r"(?:顾客通过点击\S*?信息发送[:：]?)?"
     r"(?:(?:咨询|查询)?订单(?:编号|号)[:：]?\s*(?:\[(?:订单编号|数字)[x\d]*\]|\d{6,})|\[订单编号[:：][^\]]*\]?\]?)"
@@ -245,6 +246,7 @@ class ChatSignals:
 
     has_order: bool = False  # an order card or order number: there is an order to look up
     has_amount: bool = False
+    has_link: bool = False  # a pasted product or page link: there is a product to ask about
     wants_human: bool = False
     greeting: bool = False
     menu: bool = False  # a robot-menu click or "choose an order" prompt
@@ -267,14 +269,14 @@ def _placeholders_as_words(text: str) -> str:
 def clean_message(text: str) -> CleanMessage:
     """Cut chat-system noise out of a customer message, keeping what it signals."""
     t = _EMOJI.sub(" ", unicodedata.normalize("NFKC", text or ""))
-    flags = dict.fromkeys(("has_order", "has_amount", "wants_human", "greeting", "menu"), False)
+    flags = dict.fromkeys(("has_order", "has_amount", "has_link", "wants_human", "greeting", "menu"), False)
     kept: list[str] = []
     seen: set[str] = set()
     repeated = 0
     for segment in t.split():
         if "订单金额" in segment or "[金额" in segment:
             flags["has_amount"] = True
-        for pattern, flag in ((_LINK, None), (_SERVICE_ORDER, None), (_WAYBILL, None), (_ORDER_CARD, "has_order")):
+        for pattern, flag in ((_LINK, "has_link"), (_SERVICE_ORDER, None), (_WAYBILL, None), (_ORDER_CARD, "has_order")):
             if pattern.search(segment):
                 segment = pattern.sub(" ", segment)
                 if flag:
@@ -307,6 +309,8 @@ def clean_message(text: str) -> CleanMessage:
             if lead and lead.end() < len(piece):
                 flags["greeting"] = True
                 piece = piece[lead.end():]
+                if _FILLER.match(piece):  # "你好我想问下": still no question
+                    continue
             piece = _REPEATED_CHAR.sub(r"\1", _REPEATED_PUNCT.sub(r"\1", _placeholders_as_words(_LONG_NUMBER.sub("", piece))))
             piece = piece.strip(" ,，、:：;；")
             if not _WORDY.search(piece):

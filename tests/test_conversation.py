@@ -54,6 +54,8 @@ def test_a_second_issue_in_one_message_is_named_with_its_case_and_answer(kefu):
     ("在吗", m.NOTICE_GREETING, m.MSG_GREETING, False),
     ("您好 您好", m.NOTICE_GREETING, m.MSG_GREETING, False),
     ("订单号：[订单编号] 金额：[金额x]", m.NOTICE_ORDER_ONLY, m.MSG_ORDER_ONLY, False),
+    ("https://item.jd.com/67890.html", m.NOTICE_LINK_ONLY, m.MSG_LINK_ONLY, False),
+    ("你好，我想问一下", m.NOTICE_GREETING, m.MSG_GREETING, False),
     ("转人工", m.NOTICE_WANTS_HUMAN, m.MSG_WANTS_HUMAN, True),
 ])
 def test_a_message_of_chat_noise_only_asks_for_the_question(kefu, message, notice, answer, escalate):

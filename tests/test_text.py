@@ -67,7 +67,12 @@ NOISE = [
     ("[数字x]号前能到吗", "几号前能到吗", set()),
     ("多扣了[金额x]", "多扣了几元", {"has_amount"}),
     ("收件人[姓名x]电话[电话x]要改", "收件人电话电话要改", set()),
-    ("https://item.jd.com/12345.html 这个降价了", "这个降价了", set()),
+    ("https://item.jd.com/12345.html 这个降价了", "这个降价了", {"has_link"}),
+    ("http://item.jd.com/67890.", "", {"has_link"}),
+    ("你好我想问下", "", {"greeting"}),
+    ("您好，我想咨询一下", "", {"greeting"}),
+    ("好了 知道了", "", set()),
+    ("好了没有", "好了没有", set()),
     ("运单号：JD0123456789 一直不动", "一直不动", set()),
     ("还没到 还没到", "还没到", set()),
     ("气死了😡😡 快递呢", "气死了 快递呢", set()),
@@ -80,7 +85,7 @@ NOISE = [
 def test_clean_message_cuts_chat_noise_and_keeps_its_signals(message, left, signals):
     c = clean_message(message)
     assert c.text == left
-    flags = {"greeting", "wants_human", "menu", "has_order", "has_amount"}
+    flags = {"greeting", "wants_human", "menu", "has_order", "has_amount", "has_link"}
     assert {f for f in flags if getattr(c.signals, f)} == signals
 
 
