@@ -213,13 +213,16 @@ _GREETING = re.compile(
 _LEADING_GREETING = re.compile(r"^(?:(?:你好(?![像象])|您好|你们好|hi|hello|哈喽|亲|亲亲|在吗|在么|有人吗)(?:[,，。!！?？~～\s]+|(?=[\u4e00-\u9fff])))+", re.I)
 _HUMAN = re.compile(
     rf"^{_P}(?:我要|我想|请|帮我|麻烦)?(?:转接?|找|接)?(?:人工|人工服务|人工客服|真人|在线客服)(?:服务|客服)?(?:吗|呢|啊)?{_P}$"
-    rf"|^{_P}(?:是人工吗|是机器人吗|你是机器人吗|是真人吗){_P}$")
+    rf"|^{_P}(?:是人工吗|是机器人吗|你是机器人吗|是真人吗){_P}$"
+    # Asking how to reach customer service is asking for a human: the chat can hand over.
+    rf"|^{_P}(?:请问)?(?:京东)?(?:的)?(?:人工)?客服(?:的)?(?:电话|热线)(?:号码?)?(?:是)?(?:多少|几号)?(?:呢|啊|吗)?{_P}$"
+    rf"|^{_P}(?:请问)?怎么(?:样)?(?:才能)?(?:联系|找|转|打)(?:到)?(?:人工|客服|人工客服)(?:电话)?(?:呢|啊|吗)?{_P}$")
 _HUMAN_INLINE = re.compile(r"(?:我要|我想|请|麻烦)?转人工(?:服务|客服)?[,，。!！]?")
 # Robot-menu buttons ("订单业务咨询") and the prompt to pick an order: the topic is a hint, not a question.
 _MENU = re.compile(rf"^{_P}(?:订单业务|订单类?|返修退换货|退换货|售后|配送|物流|发票类?|商品信息|商品|账户[与及]财务|账户|会员权益|会员|"
                    rf"少件|支付|退款|价保|白条|企业采购)咨询{_P}$|^{_P}(?:请)?选择(?:您)?(?:要|想)?(?:咨询|查询)?的?(?:订单|商品|服务单){_P}$")
 _FILLER = re.compile(rf"^{_P}(?:我有(?:个|一个)?(?:别的|其他|其它)?问题(?:要|想)?(?:咨询|问一下|问下)?|我想(?:咨询|问)(?:一下|下)?|"
-                     rf"问一下|问下|咨询一下|在线等|急|好的?|好吧|好了|好滴|行吧?|知道了|明白了|收到了?|没事了|没有了|可以了|不用了|"
+                     rf"问一下|问下|咨询一下|(?:这个|这|此|我的|我这个)订单(?:呢|啊)?|在线等|急|好的?|好吧|好了|好滴|行吧?|知道了|明白了|收到了?|没事了|没有了|可以了|不用了|"
                      rf"嗯+|恩+|哦+|噢|是的?|对的?|ok|okay|谢谢|多谢|\?+|？+){_P}$", re.I)
 _ORDER_CARD = re.compile(
     r"(?:顾客通过点击\S*?信息发送[:：]?)?"
@@ -281,6 +284,9 @@ def clean_message(text: str) -> CleanMessage:
                 segment = pattern.sub(" ", segment)
                 if flag:
                     flags[flag] = True
+        if re.search(r"\[数字[x\d]*\]\s*(?:这个|这一?|此)?订单", segment):  # "[数字]这个订单": an order number
+            flags["has_order"] = True
+            segment = re.sub(r"\[数字[x\d]*\]\s*(?=(?:这个|这一?|此)?订单)", "", segment)
         if "[订单编号" in segment:
             flags["has_order"] = True
             segment = re.sub(r"订单(?:编?号)?[:：]?\s*(?=\[订单编号)", "", segment)
