@@ -33,7 +33,7 @@ def self_service_for(pb: Playbook, index: int) -> tuple[PlaybookItem, ...]:
         return pb.self_service
     own = of(pb.situations[index])
     others = set().union(*(of(s) for i, s in enumerate(pb.situations) if i != index)) - own
-    return tuple(it for it in pb.self_service if not (faqs((it,)) and faqs((it,)) <= others))
+    return tuple(it for it in pb.self_service if not ((mine := faqs((it,))) and mine <= others))
 
 
 class Composer:
@@ -73,12 +73,13 @@ class Composer:
         best_faq = d.faq or self.best_faq(r, label)
         agent = role == "agent"
 
-        # The passages this answer rests on: the playbook's citations and the best in-case hits.
-        # Agents get every situation's (the others are one click away), customers none.
         pick = situate(pb.situations, r.query, r.passage_scores) if pb else Pick(-1, ())
         # A customer reads the best FAQ's answer: the self-help follows the situation citing it.
         answered = next((i for i, s in enumerate(pb.situations) if best_faq in s.reply.cites), pick.index) if pb else -1
         own_help = (pb.self_service if agent else self_service_for(pb, answered)) if pb else ()
+
+        # The passages this answer rests on: the playbook's citations and the best in-case hits.
+        # Agents get every situation's (the others are one click away), customers none.
         items: list[PlaybookItem] = []
         if pb:
             items += [i for s in pb.situations for i in (*s.verify, *s.steps, s.reply)] if agent else list(own_help)

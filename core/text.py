@@ -232,6 +232,7 @@ _ORDER_CARD = re.compile(
 # A card's other fields when the front end puts each on its own line.
 _CARD_FIELD = re.compile(r"^(?:订单|实付|支付)?(?:金额|下单时间|付款时间|数量)[:：]\s*(?:\[[^\]]*\]|[\d.\-: ]+元?)?$")
 _WAYBILL = re.compile(r"(?:京东)?(?:运单|快递单|物流单)号?(?:码)?[:：]?\s*(?:\[[^\]]*\]|[A-Za-z]{0,4}\d{6,})")
+_NUMBER_BEFORE_ORDER = re.compile(r"\[数字[x\d]*\]\s*(?=(?:这个|这一?|此)?订单)")  # "[数字]这个订单": an order number
 _SERVICE_ORDER = re.compile(r"(?:售后)?服务单号?[:：]?\s*(?:\[[^\]]*\]|\d{4,})")
 _LINK = re.compile(r"(?:https?:/{0,2}|www\.)[^\s\u4e00-\u9fff]*|(?:item\.|m\.)*jd\.com[^\s\u4e00-\u9fff]*", re.I)
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F\u200d]|\\[表情[x\\d]*\\]|/:[a-z]{1,8}", re.I)
@@ -284,9 +285,8 @@ def clean_message(text: str) -> CleanMessage:
                 segment = pattern.sub(" ", segment)
                 if flag:
                     flags[flag] = True
-        if re.search(r"\[数字[x\d]*\]\s*(?:这个|这一?|此)?订单", segment):  # "[数字]这个订单": an order number
-            flags["has_order"] = True
-            segment = re.sub(r"\[数字[x\d]*\]\s*(?=(?:这个|这一?|此)?订单)", "", segment)
+        segment, numbered = _NUMBER_BEFORE_ORDER.subn("", segment)
+        flags["has_order"] |= numbered > 0
         if "[订单编号" in segment:
             flags["has_order"] = True
             segment = re.sub(r"订单(?:编?号)?[:：]?\s*(?=\[订单编号)", "", segment)
