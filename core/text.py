@@ -358,15 +358,15 @@ def split_clauses(text: str) -> list[str]:
 _NEW_TOPIC = re.compile(rf"^{_P}(?:另外|顺便|对了|再问(?:一下|下)?|还想问|还有(?:个|一个|件)(?:事|问题)|还有就是|再就是"
                         rf"|另一[单个件](?![^\s,，。]{{0,4}}[呢吗]{_P}$))")
 # Words that join two issues in one message ("…，另外…", "…，发票也…").
-_SEVERAL = re.compile(r"另外|还有|顺便|再就是|以及|同时|对了|还想问|然后(?:我?(?:想|要|还)|帮我|再)")
+_SEVERAL = re.compile(r"另外|还有|顺便|再就是|以及|同时|对了|还想问|而且|另一[单个件]|然后(?:我?(?:想|要|还)|帮我|再)")
 _ANAPHORIC = re.compile(r"^(?:那|这个|它|还能|还可以|又)")
 
 
 def raises_several_issues(text: str, clauses: Sequence[str]) -> bool:
-    """Whether a message says it has more than one issue: a joining word (另外, 还有, 顺便 …;
-    然后 only before a request, "然后我想…", since it mostly carries a story along) or a later
-    clause with 也 near its start ("发票也要开一下"). Without such a word, extra clauses are
-    usually context for one issue, not a second one."""
+    """Whether a message says it has more than one issue: a joining word (另外, 还有, 顺便, 而且,
+    另一单 …; 然后 only before a request, "然后我想…", since it mostly carries a story along) or
+    a later clause with 也 near its start ("发票也要开一下"). Without such a word, extra clauses
+    are usually context for one issue, not a second one."""
     return bool(_SEVERAL.search(text or "")) or any("也" in c[:6] for c in clauses[1:])
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from core.privacy import mask_personal_data
-from core.text import Lexicon, clean_message, looks_elliptic, normalize, pack_sentences, split_clauses, split_sentences, tokenize
+from core.text import Lexicon, clean_message, looks_elliptic, normalize, pack_sentences, raises_several_issues, split_clauses, split_sentences, tokenize
 
 
 def test_tokenize_splits_chinese_into_several_tokens():
@@ -107,6 +107,17 @@ def test_repeated_lines_are_counted():
 ])
 def test_split_clauses(message, clauses):
     assert split_clauses(message) == clauses
+
+
+@pytest.mark.parametrize("message, several", [
+    ("发票开错了 另外快递太慢了", True), ("退货寄回去了 发票也要退吗", True),
+    ("电视坏了要修 而且外箱送来就是破的", True),  # 而且 adds a second complaint
+    ("先取消这一单 另一单能不能周末送", True),
+    ("快递三天没动了 一直显示在中转站", False),  # more about the same issue
+    ("买的衣服小了 想换个大一号的", False),
+])
+def test_raises_several_issues(message, several):
+    assert raises_several_issues(message, split_clauses(message)) is several
 
 
 @pytest.mark.parametrize("message, elliptic", [
