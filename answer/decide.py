@@ -3,14 +3,14 @@ which other cases are close enough to offer.
 
 Every label (each case, each category with FAQs but no case, and `oos`) gets one logit:
 
-    z = classifier logit + ALPHA * rollup / 0.01 + BETA * lexical / 0.01
+    z = classifier logit + GAMMA * gram classifier logit + ALPHA * rollup / 0.01 + BETA * lexical / 0.01
 
 rollup is the label's best fused chunk score (cosine + 0.1 * saturated BM25; for `oos`, the
-cosine of the closest out-of-scope example), lexical its best saturated BM25. The
-classifier (learned at ingest from the KB's phrasings) and the retrieval scores err on
-different questions; together they beat either on real customer messages (README,
-"Deciding the case"). Deciding is apart from composing: the hit-test and the evaluation
-read the Decision itself.
+cosine of the closest out-of-scope example), lexical its best saturated BM25. The classifiers
+(learned at ingest from the KB's phrasings: one over the embedding, one over characters and
+character pairs) and the retrieval scores err on different questions; together they beat
+each alone on real customer messages (README, "Deciding the case"). Deciding is apart from
+composing: the hit-test and the evaluation read the Decision itself.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ from retrieval.search import SearchParams, SearchResult
 # of 0.01 is worth ALPHA logits. Chosen on a plateau (ALPHA 1.0-2.0, BETA 0.1; README).
 ALPHA = 1.5
 BETA = 0.1
+# Weight of the gram classifier's logits: 0.25 and 0.5 gain alike on real openings, 0.5 costs
+# the chat set one row and shows more wrong answers at >= 0.9 (README, "Deciding the case").
+GAMMA = 0.25
 # Temperature of the confidence: the raw softmax is overconfident on real messages. At 2.0 the
 # calibration error is lowest on real openings the weights were never tuned on; the clean
 # team-written questions would prefer 1.5, but real messages are what users type (README).
@@ -47,6 +50,7 @@ class DecisionParams:
     min_evidence: float = 0.0  # or when the evidence (see `evidence`) falls below it
     alpha: float = ALPHA
     beta: float = BETA
+    gamma: float = GAMMA
     temperature: float = TEMPERATURE
     offer_ratio: float = OFFER_RATIO
     lexical_half: float = SearchParams.lexical_half
@@ -98,7 +102,10 @@ def fused_logits(r: SearchResult, p: DecisionParams) -> np.ndarray:
         np.maximum.at(lexical, js, saturate(lex.astype(np.float64), p.lexical_half))
     if OOS_LABEL in index and r.oos:
         rollup[index[OOS_LABEL]] = r.oos.cosine
-    return np.asarray(r.logits, dtype=np.float64) + p.alpha * rollup / 0.01 + p.beta * lexical / 0.01
+    z = np.asarray(r.logits, dtype=np.float64) + p.alpha * rollup / 0.01 + p.beta * lexical / 0.01
+    if r.gram_logits:
+        z += p.gamma * np.asarray(r.gram_logits, dtype=np.float64)
+    return z
 
 
 def decide(r: SearchResult, case_category: dict[str, str], p: DecisionParams) -> Decision:

@@ -192,6 +192,14 @@ def tokenize(text: str) -> list[str]:
     return default_lexicon().tokenize(text)
 
 
+def char_grams(text: str) -> set[str]:
+    """The characters and adjacent character pairs of the normalised text, spaces dropped: what
+    the lexical classifier reads. It hears 想买 apart from 买的 where the embedding mostly hears
+    the product; a pair needs no segmentation, so a typo or an unknown word still counts."""
+    t = normalize(text).replace(" ", "")
+    return set(t) | {t[i:i + 2] for i in range(len(t) - 1)}
+
+
 # --- Chat messages: system noise, clauses, follow-ups ------------------------------------------
 #
 # A message pasted from a chat front end carries the chat system's own text: greetings, robot

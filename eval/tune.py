@@ -76,6 +76,11 @@ def grids(searcher: Searcher, base: DecisionParams, items: list[DevItem]) -> Non
             cells.append(f"{m['hit@1']:.3f}/{m['hit@3']:.3f}/{m['category_acc']:.3f}")
         print(f"{a:>6}" + "".join(f"{c:>22}" for c in cells))
 
+    print("\ngram classifier weight, at the shipped refusal: hit@1 / false refusal / wrong at >= 0.9")
+    for g in (0.0, 0.25, 0.5, 1.0):
+        m, _ = run(searcher, items, dataclasses.replace(base, gamma=g))
+        print(f"  g={g:<5} {m['hit@1']:.3f} / {m['false_refusal']:.3f} / {m['wrong_at_0.9']:.3f}")
+
     print("\nrefusal: threshold on p(oos) x minimum evidence: false refusal / out-of-scope refusal / hit@1")
     evidences = (0.0, 0.89, 0.90, 0.91, 0.915, 0.92, 0.925)
     print(f"{'t':>6}" + "".join(f"{'e ' + str(e):>20}" for e in evidences))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from core.errors import IndexError_
 
-FORMAT = 6  # 4: KB sources in the version, checksum table required, manifest digest; 5: the case classifier; 6: playbook situations and teams
+FORMAT = 7  # 4: KB sources in the version, checksum table required, manifest digest; 5: the case classifier; 6: playbook situations and teams; 7: the gram classifier
 
 
 @dataclass(frozen=True)

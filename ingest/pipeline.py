@@ -173,7 +173,7 @@ def run_ingest(settings: Settings, embedder: KefuEmbeddings | None = None, hooks
         embedded = work.embedded
         pvecs = work.run(phrase_texts, _phrasing_key, passages=False)
         hooks.message("正在根据知识库训练案例分类器")
-        classifier = train_classifier(pvecs, [p.label for p in phrases], label_space(kb))
+        classifier = train_classifier(pvecs, phrase_texts, [p.label for p in phrases], label_space(kb))
 
         name = store.new_name(kb.content_hash)
         chunks = [dataclasses.replace(c, kb_version=name) for c in chunks]

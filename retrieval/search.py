@@ -42,6 +42,7 @@ class SearchResult:
     passage_scores: dict[str, float]  # passage -> best fused score
     labels: tuple[str, ...] = ()  # the classifier's labels (cases, "cat:<category>", "oos")
     logits: tuple[float, ...] = ()  # the classifier's logit for each label
+    gram_logits: tuple[float, ...] = ()  # the gram classifier's, same labels
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ class Searcher:
             categories=tuple(CategoryScore(c, s) for c, s in sorted(cat_best.items(), key=lambda kv: -kv[1])),
             faq=self._closest(sims, self._faq_mask), oos=self._closest(sims, self._oos_mask), passage_scores=passage_best,
             labels=self.version.classifier.labels, logits=tuple(float(x) for x in self.version.classifier.logits(qvec)),
+            gram_logits=tuple(float(x) for x in self.version.classifier.lexical.logits(query)),
         )
 
     def _closest(self, sims: np.ndarray, mask: np.ndarray) -> Match | None:

@@ -1,6 +1,8 @@
 """The decision on hand-built search results: the fused logits, the refusal boundary, a
 category-only topic, close cases offered, and the tempered confidence. No model, no index."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -42,6 +44,13 @@ def test_fused_logits_add_the_retrieval_scores_to_the_classifier():
     assert z[1] == pytest.approx(2)  # no chunk of this case among the hits
     assert z[2] == pytest.approx(3 + 0.5 * 80 + 0.1 * 50)  # BM25 6 saturates to 0.5
     assert z[4] == pytest.approx(5 + 0.5 * 70)  # oos: the closest out-of-scope example
+
+
+def test_the_gram_classifier_adds_its_logits_at_its_weight():
+    r = result({"包裹丢失或损毁": 0.90}, logits=(1, 2, 3, 4, 5))
+    with_grams = dataclasses.replace(r, gram_logits=(4.0, 0.0, -8.0, 0.0, 2.0))
+    z, zg = fused_logits(r, P), fused_logits(with_grams, dataclasses.replace(P, gamma=0.25))
+    assert zg - z == pytest.approx([1.0, 0.0, -2.0, 0.0, 0.5])
 
 
 @pytest.mark.parametrize("oos_cos, route", [(0.9030, "case"), (0.9050, "refused")])

@@ -1,7 +1,7 @@
 import pytest
 
 from core.privacy import mask_personal_data
-from core.text import Lexicon, clean_message, looks_elliptic, normalize, pack_sentences, raises_several_issues, split_clauses, split_sentences, tokenize
+from core.text import Lexicon, char_grams, clean_message, looks_elliptic, normalize, pack_sentences, raises_several_issues, split_clauses, split_sentences, tokenize
 
 
 def test_tokenize_splits_chinese_into_several_tokens():
@@ -93,6 +93,11 @@ def test_clean_message_cuts_chat_noise_and_keeps_its_signals(message, left, sign
     assert c.text == left
     flags = {"greeting", "wants_human", "menu", "has_order", "has_amount", "has_link"}
     assert {f for f in flags if getattr(c.signals, f)} == signals
+
+
+def test_char_grams_are_characters_and_pairs_of_the_normalised_text():
+    assert char_grams("想 买ＡＢ") == {"想", "买", "a", "b", "想买", "买a", "ab"}
+    assert char_grams("") == set()
 
 
 def test_repeated_lines_are_counted():
