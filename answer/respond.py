@@ -18,8 +18,7 @@ from core.text import (
     has_content,
     looks_elliptic,
     opens_new_topic,
-    raises_several_issues,
-    split_clauses,
+    split_issues,
     strip_markup,
 )
 from core.types import ROLES, Answer, CaseRef, Decision, OtherIssue
@@ -29,8 +28,8 @@ from retrieval.search import Searcher, SearchResult
 UNSURE = 0.5
 SURER = 0.2
 SHORT = 30  # a follow-up this short ("家里人都说没拿到") leans on the conversation when that makes it surer
-# In a message that names several issues, the first is the main one when its clause alone
-# decides a case this surely; another is named when its clause leads its runner-up by this
+# In a message that names several issues, the first is the main one when its text alone
+# decides a case this surely; another is named when its text leads its runner-up by this
 # many logits for a different case and the KB's evidence for it holds (README, "How an
 # answer is made"). 1.7 logits read as confidence 0.70 at the temperature of 2.0.
 MAIN_ISSUE = 0.5
@@ -41,7 +40,7 @@ CONTEXT_MESSAGES = 2  # how many of the latest earlier messages a follow-up is r
 
 @dataclass(frozen=True)
 class _Reading:
-    """One text of a message (the whole, its reading with the conversation, or a clause),
+    """One text of a message (the whole, its reading with the conversation, or one issue),
     searched and decided."""
 
     text: str
@@ -80,16 +79,16 @@ class Assistant:
             return self._noise_only(raw, role, message, started)
         notice = m.MSG_TRUNCATED.format(n=self.searcher.max_query_chars) if len(raw) > self.searcher.max_query_chars else ""
 
-        # One encode for the message, its reading with the conversation, and its clauses.
+        # One encode for the message, its reading with the conversation, and its issues.
         text = message.text
         context = self._context(text, history)
-        clauses = split_clauses(text)
-        clauses = clauses if len(clauses) > 1 and raises_several_issues(text, clauses) else []
-        texts = [text, *([f"{context} {text}"] if context else []), *clauses]
+        parts = split_issues(text)
+        parts = parts if len(parts) > 1 else []
+        texts = [text, *([f"{context} {text}"] if context else []), *parts]
         vectors = self.searcher.embed_many([self.searcher.prepare(t) for t in texts])
         found = [self._read(t, self.searcher.search(t, v)) for t, v in zip(texts, vectors)]
 
-        main, issues = found[0], found[len(texts) - len(clauses):]
+        main, issues = found[0], found[len(texts) - len(parts):]
         if context and self._follows_on(text, main.decision, found[1].decision):
             main, issues = found[1], []
         elif issues and self._leads(issues[0]):
@@ -136,7 +135,7 @@ class Assistant:
         return _Reading(text, r, decide(r, self.case_category, self.params), evidence(r))
 
     def _leads(self, first: _Reading) -> bool:
-        """Customers name their main issue first: its clause leads when it alone decides a case."""
+        """Customers name their main issue first: it leads when it alone decides a case."""
         d = first.decision
         return d.route == "case" and d.confidence >= MAIN_ISSUE and first.evidence >= self.params.min_evidence
 

@@ -344,23 +344,6 @@ _CLAUSE_BREAK = re.compile(rf"[,，。.!！?？;；\s]+|(?={_CONNECTIVE})")
 _MIN_CLAUSE = 4  # shorter pieces ("一包", "急") belong to their neighbour
 
 
-def split_clauses(text: str) -> list[str]:
-    """The clauses of a message, for finding several issues in it: split at punctuation,
-    line joins and connectives such as 另外/还有/顺便; very short pieces join the previous one."""
-    out: list[str] = []
-    for piece in _CLAUSE_BREAK.split(text or ""):
-        piece = re.sub(rf"^{_CONNECTIVE}", "", (piece or "").strip()).strip()
-        if not piece:
-            continue
-        if out and len(piece) < _MIN_CLAUSE:
-            out[-1] = f"{out[-1]}，{piece}"
-        else:
-            out.append(piece)
-    if len(out) >= 2 and len(out[0]) < _MIN_CLAUSE:
-        out[:2] = [f"{out[0]}，{out[1]}"]
-    return out or ([text] if text else [])
-
-
 # Opening a new topic takes an explicit word: a bare "还有别的办法没" still asks about the last
 # one, and "另一个呢" asks about the other of the things just named ("另一单能改地址吗" does not).
 _NEW_TOPIC = re.compile(rf"^{_P}(?:另外|顺便|对了|再问(?:一下|下)?|还想问|还有(?:个|一个|件)(?:事|问题)|还有就是|再就是"
@@ -370,12 +353,23 @@ _SEVERAL = re.compile(r"另外|还有|顺便|再就是|以及|同时|对了|还�
 _ANAPHORIC = re.compile(r"^(?:那|这个|它|还能|还可以|又)")
 
 
-def raises_several_issues(text: str, clauses: Sequence[str]) -> bool:
-    """Whether a message says it has more than one issue: a joining word (另外, 还有, 顺便, 而且,
-    另一单 …; 然后 only before a request, "然后我想…", since it mostly carries a story along) or
-    a later clause with 也 near its start ("发票也要开一下"). Without such a word, extra clauses
-    are usually context for one issue, not a second one."""
-    return bool(_SEVERAL.search(text or "")) or any("也" in c[:6] for c in clauses[1:])
+def split_issues(text: str) -> list[str]:
+    """The issues a message raises, in order: a new one starts at a clause that opens with a
+    joining word (另外, 还有, 顺便, 而且, 另一单, 然后我想 …) or has 也 near its start; the
+    clauses between belong to the issue before them ("买的牛排到了是软的 都化冻了" is one)."""
+    issues: list[list[str]] = []
+    for piece in _CLAUSE_BREAK.split(text or ""):
+        piece = (piece or "").strip()
+        body = re.sub(rf"^{_CONNECTIVE}", "", piece).strip()
+        if not body:
+            continue
+        if issues and (len(body) < _MIN_CLAUSE or not (_SEVERAL.match(piece) or "也" in piece[:6])):
+            issues[-1].append(body)
+        else:
+            issues.append([body])
+    if len(issues) >= 2 and len("".join(issues[0])) < _MIN_CLAUSE:
+        issues[:2] = [issues[0] + issues[1]]
+    return ["，".join(i) for i in issues]
 
 
 def opens_new_topic(text: str) -> bool:
