@@ -42,13 +42,6 @@ class GramClassifier:
             raise ValueError("gram classifier shapes do not match its grams and labels")
         object.__setattr__(self, "_column", {g: j for j, g in enumerate(self.grams)})
 
-    def features(self, texts: Sequence[str]) -> np.ndarray:
-        """Dense rows, for a handful of texts; training uses `gram_rows`."""
-        rows, cols, values = gram_rows(texts, self._column, self.idf)
-        x = np.zeros((len(texts), len(self.grams)), dtype=np.float32)
-        x[rows, cols] = values
-        return x
-
     def logits(self, text: str) -> np.ndarray:
         _, cols, values = gram_rows([text], self._column, self.idf)
         return values.astype(np.float32) @ self.weights[cols] + self.bias

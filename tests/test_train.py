@@ -4,7 +4,7 @@ the words around a product, and both store as plain numbers and strings. No mode
 import numpy as np
 import pytest
 
-from core.classifier import GramClassifier
+from core.classifier import GramClassifier, gram_rows
 from ingest.train import train_classifier
 
 PHRASINGS = [
@@ -38,11 +38,12 @@ def test_a_text_of_unknown_characters_gets_the_bias_alone():
     assert np.array_equal(g.logits("㊣㊣"), g.bias)
 
 
-def test_features_are_unit_length_rows_over_grams_seen_twice():
+def test_rows_are_unit_length_over_grams_seen_twice():
     g = trained().lexical
     assert "发票" in g.grams and "冰箱" not in g.grams  # 冰箱 is in one phrasing only
-    x = g.features(["发票开错了", "㊣"])
-    assert np.linalg.norm(x[0]) == pytest.approx(1.0) and not x[1].any()
+    rows, cols, values = gram_rows(["发票开错了", "㊣"], {x: j for j, x in enumerate(g.grams)}, g.idf)
+    assert set(rows) == {0} and len(cols) == len(set(cols))  # the unknown text has no row
+    assert np.linalg.norm(values) == pytest.approx(1.0)
 
 
 def test_shapes_are_checked():
