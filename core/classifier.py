@@ -17,6 +17,8 @@ from core.text import char_grams
 
 OOS_LABEL = "oos"
 CATEGORY_PREFIX = "cat:"
+# The arrays a store keeps for a LinearClassifier, by name (`parts` / `from_parts`).
+CLASSIFIER_ARRAYS = ("weights", "bias", "mean", "gram_idf", "gram_weights", "gram_bias")
 
 
 def category_label(category: str) -> str:
@@ -83,3 +85,17 @@ class LinearClassifier:
     def logits(self, vectors: np.ndarray) -> np.ndarray:
         """Logits for one vector (labels,) or a batch (n, labels)."""
         return ((vectors - self.mean) / self.scale) @ self.weights + self.bias
+
+    def parts(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """What a store writes: the names and numbers (JSON) and the arrays, by name."""
+        g = self.lexical
+        meta = {"labels": list(self.labels), "scale": self.scale, "grams": list(g.grams)}
+        values = (self.weights, self.bias, self.mean, g.idf, g.weights, g.bias)
+        return meta, dict(zip(CLASSIFIER_ARRAYS, values, strict=True))
+
+    @classmethod
+    def from_parts(cls, meta: dict, arrays) -> LinearClassifier:
+        """The classifier a store wrote with `parts`; shapes are checked on construction."""
+        labels = tuple(meta["labels"])
+        lexical = GramClassifier(labels, tuple(meta["grams"]), arrays["gram_idf"], arrays["gram_weights"], arrays["gram_bias"])
+        return cls(labels, arrays["weights"], arrays["bias"], arrays["mean"], float(meta["scale"]), lexical)

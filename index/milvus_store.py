@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.classifier import GramClassifier, LinearClassifier
+from core.classifier import CLASSIFIER_ARRAYS, LinearClassifier
 from core.errors import IndexError_
 from core.hashing import sha256_bytes, sha256_text
 from core.kb import KnowledgeBase, SourceFile
@@ -81,21 +81,15 @@ def _from_array(text: str) -> np.ndarray:
 
 
 def _classifier_json(c: LinearClassifier) -> str:
-    """The classifiers as numbers and strings only (no pickle): .npy arrays in base64, labels,
-    scale and grams."""
-    g = c.lexical
-    return json.dumps({"labels": list(c.labels), "scale": c.scale, "weights": _array(c.weights), "bias": _array(c.bias),
-                       "mean": _array(c.mean), "grams": list(g.grams), "gram_idf": _array(g.idf),
-                       "gram_weights": _array(g.weights), "gram_bias": _array(g.bias)}, ensure_ascii=False)
+    """The classifiers as numbers and strings only (no pickle): .npy arrays in base64 beside
+    the labels, scale and grams."""
+    meta, arrays = c.parts()
+    return json.dumps({**meta, **{name: _array(a) for name, a in arrays.items()}}, ensure_ascii=False)
 
 
 def _classifier_from_json(text: str) -> LinearClassifier:
     d = json.loads(text)
-    labels = tuple(d["labels"])
-    lexical = GramClassifier(labels, tuple(d["grams"]), _from_array(d["gram_idf"]), _from_array(d["gram_weights"]),
-                             _from_array(d["gram_bias"]))
-    return LinearClassifier(labels, _from_array(d["weights"]), _from_array(d["bias"]), _from_array(d["mean"]),
-                            float(d["scale"]), lexical)
+    return LinearClassifier.from_parts(d, {name: _from_array(d[name]) for name in CLASSIFIER_ARRAYS})
 
 
 def _lines_digest(items) -> str:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.classifier import GramClassifier, LinearClassifier
+from core.classifier import LinearClassifier
 from core.errors import BusyError, IndexError_
 from core.hashing import sha256_bytes, sha256_file
 from core.kb import KnowledgeBase, SourceFile
@@ -236,19 +236,16 @@ def read_version(index_dir: Path, name: str | None = None, expected_model: str |
 
 
 def _write_classifier(folder: Path, c: LinearClassifier) -> None:
-    g = c.lexical
+    meta, arrays = c.parts()
     with open(folder / "classifier.npz", "wb") as f:
-        np.savez(f, weights=c.weights, bias=c.bias, mean=c.mean, gram_idf=g.idf, gram_weights=g.weights, gram_bias=g.bias)
-    fsync_write(folder / "classifier.json", json.dumps({"labels": list(c.labels), "scale": c.scale, "grams": list(g.grams)},
-                                                         ensure_ascii=False, indent=1).encode("utf-8"))
+        np.savez(f, **arrays)
+    fsync_write(folder / "classifier.json", json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"))
 
 
 def _read_classifier(folder: Path) -> LinearClassifier:
     meta = json.loads((folder / "classifier.json").read_text(encoding="utf-8"))
-    with np.load(folder / "classifier.npz", allow_pickle=False) as a:
-        labels = tuple(meta["labels"])
-        lexical = GramClassifier(labels, tuple(meta["grams"]), a["gram_idf"], a["gram_weights"], a["gram_bias"])
-        return LinearClassifier(labels, a["weights"], a["bias"], a["mean"], float(meta["scale"]), lexical)
+    with np.load(folder / "classifier.npz", allow_pickle=False) as arrays:
+        return LinearClassifier.from_parts(meta, arrays)
 
 
 @contextlib.contextmanager
