@@ -26,8 +26,8 @@ class Prediction:
 
 
 def _rank(item: DevItem, p: Prediction) -> int | None:
-    ranked = [] if p.refused else [c for c in p.cases if c]
-    return next((i for i, c in enumerate(ranked, start=1) if c in item.cases), None)
+    ranked = () if p.refused else p.cases  # None (a category-level answer) takes its place
+    return next((i for i, c in enumerate(ranked, start=1) if c is not None and c in item.cases), None)
 
 
 def compute(items: list[DevItem], preds: list[Prediction]) -> dict:

@@ -42,8 +42,10 @@ class KefuSystem:
         # the other issues found, then the cited passages' and the related cases.
         alternatives = tuple(a.title for a in answer.alternatives if a.title)
         also = tuple(x.case.title for x in answer.also if x.case.title)
-        shown = [answer.case.title, *alternatives, *also, *(c.case for c in answer.citations), *answer.related]
-        return Prediction(_dedupe(c for c in shown if c), answer.case.category, False, answer.latency_ms,
+        # A category-level answer holds the first place with no case: a case among its
+        # citations is shown, but it is not the answer's.
+        shown = [answer.case.title, *(c for c in (*alternatives, *also, *(c.case for c in answer.citations), *answer.related) if c)]
+        return Prediction(_dedupe(shown), answer.case.category, False, answer.latency_ms,
                           answer.confidence, alternatives, also)
 
 

@@ -5,8 +5,10 @@ import json
 import pytest
 
 from core.errors import KefuError
+from core.types import Answer, CaseRef, Citation
 from eval.devset import DevItem, load_devset
 from eval.metrics import METRICS, Prediction, compute, misses
+from eval.systems import KefuSystem
 from ingest.pipeline import run_ingest
 from kefu.cli import main
 
@@ -48,6 +50,30 @@ def test_confident_answers_and_offered_cases_are_counted():
     assert m["answers_at_0.9"] == 2 and m["wrong_at_0.9"] == 0.5  # the second is shown at 0.92 and wrong
     assert m["hit@1"] == pytest.approx(1 / 3) and m["hit@3"] == 1.0
     assert m["offered_alternatives"] == pytest.approx(1 / 3) and m["found_other_issues"] == pytest.approx(1 / 3)
+
+
+def test_a_category_level_answer_is_not_its_citations_case():
+    """A topic answered at category level holds the first place with no case: a case among its
+    citations is shown second, so it counts for hit@3 but not for hit@1."""
+    items = [DevItem("a", "q1", ("订单状态查询",), "订单相关问题", True, "short")]
+    m = compute(items, [Prediction((None, "订单状态查询"), "物流与配送问题", False, 1.0, confidence=0.95)])
+    assert m["hit@1"] == 0.0 and m["hit@3"] == 1.0 and m["mrr"] == 0.5
+    assert m["answers_at_0.9"] == 1 and m["wrong_at_0.9"] == 1.0
+    assert misses(items, [Prediction((None, "订单状态查询"), "物流与配送问题", False, 1.0)], "kefu")[0]["predicted"] == "物流与配送问题"
+
+
+def test_kefu_system_puts_a_category_level_answer_first():
+    citation = Citation(1, "faq:LOG-021", "faqs/logistics.yaml", "LOG-021", "订单状态查询", "……", 0.9, "v1")
+    answer = Answer(query="q", role="agent", case=CaseRef(None, "物流与配送问题", 0.9), confidence=0.9, answer="……",
+                    handling_path=(), citations=(citation,), escalate=False, escalate_reason="", kb_version="v1",
+                    latency_ms=1.0)
+
+    class Asker:
+        def ask(self, *_args, **_kwargs):
+            return answer
+
+    p = KefuSystem(Asker()).predict(DevItem("a", "q", ("订单状态查询",), "订单相关问题", True, "short"))
+    assert p.cases == (None, "订单状态查询") and p.category == "物流与配送问题" and not p.refused
 
 
 def test_a_tsv_of_real_messages_reads_gold_cases_categories_and_history(tmp_path):
