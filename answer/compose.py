@@ -11,7 +11,7 @@ from __future__ import annotations
 from answer import messages as m
 from answer.decide import DecisionParams, label_of, offered
 from answer.situate import Pick, situate
-from core.classifier import CATEGORY_PREFIX
+from core.classifier import label_category
 from core.kb import Playbook, PlaybookItem
 from core.types import Answer, CaseRef, Chunk, Citation, Decision, HandlingStep, SituationPath
 from index.versions import IndexVersion
@@ -53,9 +53,10 @@ class Composer:
         for c in version.chunks:
             self.passages.setdefault(c.passage, []).append(c)
 
-    def best_faq(self, r: SearchResult, label: str) -> str | None:
-        """The best-ranked FAQ among the hits that speaks for a case (or a "cat:" label)."""
-        return next((h.chunk.passage for h in r.hits[:40] if h.chunk.kind == "faq" and label_of(h.chunk) == label), None)
+    def best_faq(self, r: SearchResult, case: str | None, category: str | None = None) -> str | None:
+        """The best-ranked FAQ among the hits that speaks for a case, or with no case for a category."""
+        return next((h.chunk.passage for h in r.hits[:40] if h.chunk.kind == "faq"
+                     and (label_of(h.chunk) == case if case else label_category(label_of(h.chunk) or "") == category)), None)
 
     def short_answer(self, r: SearchResult, case: str) -> str:
         """What to say of a case in one paragraph: its best FAQ's approved answer, else its scope item."""
@@ -69,8 +70,7 @@ class Composer:
         pb = self.playbooks.get(case) if case else None
         conf = d.confidence
         alternatives = tuple(CaseRef(c.title, self.case_category[c.title], c.score) for c in offered(d, self.params.offer_ratio))
-        label = case or (CATEGORY_PREFIX + category if category else "")
-        best_faq = d.faq or self.best_faq(r, label)
+        best_faq = d.faq or (self.best_faq(r, case, category) if case or category else None)
         agent = role == "agent"
 
         pick = situate(pb.situations, r.query, r.passage_scores) if pb else Pick(-1, ())

@@ -1,7 +1,7 @@
 """Decide from a search result: in scope or not, which case (or category), how sure, and
 which other cases are close enough to offer.
 
-Every label (each case, each category with FAQs but no case, and `oos`) gets one logit:
+Every label (each case, each FAQ that fits a category but no case, and `oos`) gets one logit:
 
     z = classifier logit + GAMMA * gram classifier logit + ALPHA * rollup / 0.01 + BETA * lexical / 0.01
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.classifier import CATEGORY_PREFIX, OOS_LABEL
+from core.classifier import OOS_LABEL, label_category, topic_label
 from core.settings import Settings
 from core.types import CaseScore, Chunk, Decision
 from retrieval.fuse import saturate
@@ -66,11 +66,11 @@ class DecisionParams:
 
 
 def label_of(chunk: Chunk) -> str | None:
-    """The classifier label a chunk speaks for: its case, or its category for an FAQ with no case."""
+    """The classifier label a chunk speaks for: its case, or its own topic for an FAQ with no case."""
     if chunk.case:
         return chunk.case
     if chunk.kind == "faq" and chunk.category:
-        return CATEGORY_PREFIX + chunk.category
+        return topic_label(chunk.category, chunk.passage)
     return None
 
 
@@ -128,10 +128,9 @@ def decide(r: SearchResult, case_category: dict[str, str], p: DecisionParams) ->
         return Decision(route, case, category, faq, p_oos, p.oos_threshold, r.faq, r.oos, cases, confidence)
 
     if p_oos >= p.oos_threshold or evidence(r) < p.min_evidence:
-        likely = top[len(CATEGORY_PREFIX):] if top.startswith(CATEGORY_PREFIX) else case_category.get(top)
+        likely = label_category(top) or case_category.get(top)
         return Decision("refused", None, likely, None, p_oos, p.oos_threshold, r.faq, r.oos, cases, 0.0)
-    if top.startswith(CATEGORY_PREFIX):
-        category = top[len(CATEGORY_PREFIX):]
+    if (category := label_category(top)) is not None:
         faq = next((h.chunk.passage for h in r.hits if label_of(h.chunk) == top), None)
         return made("category", None, category, faq)
     return made("case", top, case_category[top])

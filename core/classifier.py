@@ -1,7 +1,7 @@
 """Linear classifiers over a query, learned at ingest from the KB's own phrasings: one over its
 embedding, one over its characters and character pairs.
 
-Labels are case titles, `cat:<category>` for topics that fit a category but no case, and
+Labels are case titles, `cat:<category>|<faq>` for each FAQ that fits a category but no case, and
 `oos` for the examples of questions the KB does not cover. Only numbers and strings are
 stored (no pickle): weights, biases, the centring vector and scale, the grams and their idf.
 """
@@ -21,8 +21,19 @@ CATEGORY_PREFIX = "cat:"
 CLASSIFIER_ARRAYS = ("weights", "bias", "mean", "gram_idf", "gram_weights", "gram_bias")
 
 
-def category_label(category: str) -> str:
-    return CATEGORY_PREFIX + category
+def topic_label(category: str, faq: str) -> str:
+    """The label of an FAQ that fits a category but no case: one label per such FAQ. Pooled
+    into one label per category, a dozen unrelated topics (delivery coverage, carrying
+    upstairs, pickup points...) spread over the space and drew case questions in."""
+    return f"{CATEGORY_PREFIX}{category}|{faq}"
+
+
+def label_category(label: str) -> str | None:
+    """The category of a category-level label ("cat:<category>|<faq>", or "cat:<category>")."""
+    if not label.startswith(CATEGORY_PREFIX):
+        return None
+    rest = label[len(CATEGORY_PREFIX):]
+    return rest.rpartition("|")[0] or rest
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from core.errors import IndexError_
 
-FORMAT = 7  # 4: KB sources in the version, checksum table required, manifest digest; 5: the case classifier; 6: playbook situations and teams; 7: the gram classifier
+# 4: KB sources in the version, checksum table required, manifest digest; 5: the case classifier;
+# 6: playbook situations and teams; 7: the gram classifier; 8: one label per category-level FAQ
+FORMAT = 8
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ class Phrasing:
 
     passage: str  # "faq:ID", "playbook:5.3", "scope:5.3", or "oos"
     text: str
-    label: str  # case title, "cat:<category>" or "oos"
+    label: str  # case title, "cat:<category>|<faq>" or "oos"
     kind: str  # "faq" | "playbook" | "scope" | "oos"
 
 

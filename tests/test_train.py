@@ -4,8 +4,10 @@ the words around a product, and both store as plain numbers and strings. No mode
 import numpy as np
 import pytest
 
-from core.classifier import GramClassifier, gram_rows
-from ingest.train import train_classifier
+from core.classifier import OOS_LABEL, GramClassifier, gram_rows, label_category, topic_label
+from ingest.train import label_space, phrasings, train_classifier
+from ingest.validate import load_kb
+from tests.conftest import REPO
 
 PHRASINGS = [
     ("想买这款耳机 现在有货吗", "oos"), ("还没下单 想问问这个有没有现货", "oos"), ("我想买个手机 哪款好", "oos"),
@@ -50,3 +52,19 @@ def test_shapes_are_checked():
     g = trained().lexical
     with pytest.raises(ValueError):
         GramClassifier(g.labels, g.grams[:-1], g.idf, g.weights, g.bias)
+
+
+def test_each_category_level_faq_is_a_label_of_its_own():
+    """Pooled per category, a dozen unrelated topics spread over the space and drew case
+    questions in; each FAQ that fits a category but no case gets its own label."""
+    kb = load_kb(REPO / "kb")
+    topics = [f for f in kb.faqs if not f.case]
+    space = label_space(kb)
+    assert len({f.category for f in topics}) < len(topics)  # several topics share a category
+    assert [label for label in space if label.startswith("cat:")] == sorted(topic_label(f.category, f.passage) for f in topics)
+    assert space[: len(kb.cases)] == tuple(c.title for c in kb.cases) and space[-1] == OOS_LABEL
+    by_text = {p.text: p.label for p in phrasings(kb) if p.kind == "faq"}
+    for f in topics:
+        assert {by_text[q] for q in (f.question, *f.variants)} == {topic_label(f.category, f.passage)}
+        assert label_category(topic_label(f.category, f.passage)) == f.category
+    assert label_category("cat:支付与退款问题") == "支付与退款问题" and label_category("发票问题") is None
