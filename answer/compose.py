@@ -9,9 +9,8 @@ carries the numbers of the citations it rests on. Only the connective phrases of
 from __future__ import annotations
 
 from answer import messages as m
-from answer.decide import DecisionParams, label_of, offered
+from answer.decide import DecisionParams, offered
 from answer.situate import Pick, situate
-from core.classifier import label_category
 from core.kb import Playbook, PlaybookItem
 from core.types import Answer, CaseRef, Chunk, Citation, Decision, HandlingStep, SituationPath
 from index.versions import IndexVersion
@@ -56,7 +55,7 @@ class Composer:
     def best_faq(self, r: SearchResult, case: str | None, category: str | None = None) -> str | None:
         """The best-ranked FAQ among the hits that speaks for a case, or with no case for a category."""
         return next((h.chunk.passage for h in r.hits[:40] if h.chunk.kind == "faq"
-                     and (label_of(h.chunk) == case if case else label_category(label_of(h.chunk) or "") == category)), None)
+                     and (h.chunk.case == case if case else not h.chunk.case and h.chunk.category == category)), None)
 
     def short_answer(self, r: SearchResult, case: str) -> str:
         """What to say of a case in one paragraph: its best FAQ's approved answer, else its scope item."""
