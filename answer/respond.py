@@ -15,6 +15,7 @@ from core.text import (
     CleanMessage,
     clean_input,
     clean_message,
+    drop_lead_in,
     has_content,
     looks_elliptic,
     opens_new_topic,
@@ -84,7 +85,8 @@ class Assistant:
         context = self._context(text, history)
         parts = split_issues(text)
         parts = parts if len(parts) > 1 else []
-        texts = [text, *([f"{context} {text}"] if context else []), *parts]
+        said = drop_lead_in(text)
+        texts = [said, *([f"{context} {said}"] if context else []), *parts]
         vectors = self.searcher.embed_many([self.searcher.prepare(t) for t in texts])
         found = [self._read(t, self.searcher.search(t, v)) for t, v in zip(texts, vectors)]
 

@@ -247,6 +247,9 @@ _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F\u200
 _REPEATED_PUNCT = re.compile(r"([?？!！。.，,~～])\1+")
 _LONG_NUMBER = re.compile(r"(?<![\d.])\d{7,}(?![\d.])")  # phone, order or card numbers: data, not meaning
 _REPEATED_CHAR = re.compile(r"([^\W\d_])\1{3,}")  # "啊啊啊啊…" carries no meaning but drowns the words
+# "M号", "XL号": a clothing size, not an account ("账号"); "M码" alone still reads as a code, so
+# it is said in full ("M尺码").
+_SIZE = re.compile(r"(?<![A-Za-z])([Xx]{0,4}[SsLl]|[Mm]|[Xx]{1,4})号")
 # Order or waybill numbers alone ("JD1234567"); a word such as "iPhone" is not one.
 _ONLY_NUMBERS = re.compile(rf"^{_P}(?:(?:\[[^\]]*\]|[A-Za-z]{{0,4}}\d+[A-Za-z]{{0,2}}){_P})+$")
 _WORDY = re.compile(r"[\u4e00-\u9fffA-Za-z]")
@@ -326,6 +329,7 @@ def clean_message(text: str) -> CleanMessage:
                 if _FILLER.match(piece):  # "你好我想问下": still no question
                     continue
             piece = _REPEATED_CHAR.sub(r"\1", _REPEATED_PUNCT.sub(r"\1", _placeholders_as_words(_LONG_NUMBER.sub("", piece))))
+            piece = _SIZE.sub(r"\1尺码", piece)
             piece = piece.strip(" ,，、:：;；")
             if not _WORDY.search(piece):
                 continue
@@ -370,6 +374,19 @@ def split_issues(text: str) -> list[str]:
     if len(issues) >= 2 and len("".join(issues[0])) < _MIN_CLAUSE:
         issues[:2] = [issues[0] + issues[1]]
     return ["，".join(i) for i in issues]
+
+
+# Words that open a message without adding to it: the connective that moved the topic on (it has
+# done its work once the conversation is read) and "我想问一下"-style lead-ins.
+_LEAD_IN = re.compile(rf"^{_P}(?:(?:另外|对了|顺便|再就是|还有就是|还有(?:个|一个|件)(?:事|问题)|再问(?:一下|下)?|还想问(?:一下|下)?"
+                      rf"|我?想(?:咨询|问问?)(?:一下|下)?|请问(?:一下|下)?|问(?:一下|下)|咨询(?:一下|下)?|麻烦问(?:一下|下)?){_P})+")
+
+
+def drop_lead_in(text: str) -> str:
+    """The message without its lead-in words ("另外 下单时券没用上…" → "下单时券没用上…"), for
+    searching; kept whole when little would be left."""
+    rest = _LEAD_IN.sub("", text or "", count=1)
+    return rest if len(rest) >= _MIN_CLAUSE else text
 
 
 def opens_new_topic(text: str) -> bool:

@@ -1,7 +1,7 @@
 import pytest
 
 from core.privacy import mask_personal_data
-from core.text import Lexicon, char_grams, clean_message, looks_elliptic, normalize, pack_sentences, split_issues, split_sentences, tokenize
+from core.text import Lexicon, char_grams, clean_message, drop_lead_in, looks_elliptic, normalize, pack_sentences, split_issues, split_sentences, tokenize
 
 
 def test_tokenize_splits_chinese_into_several_tokens():
@@ -121,6 +121,21 @@ def test_split_issues(message, issues):
     assert split_issues(message) == issues
 
 
+@pytest.mark.parametrize("message, searched", [
+    ("另外 下单时券没用上 能补吗", "下单时券没用上 能补吗"),
+    ("对了，发票能开专票吗", "发票能开专票吗"),
+    ("我想问一下，电视坏了能上门修吗", "电视坏了能上门修吗"),
+    ("请问 退款多久到账", "退款多久到账"),
+    ("麻烦问下这个能退吗", "这个能退吗"),
+    ("还有个事 地址写错了", "地址写错了"),
+    ("还有几天能到", "还有几天能到"),  # 还有 as "still to go" is the question itself
+    ("请问退款", "请问退款"),  # too little would be left
+    ("问题是退款一直没到", "问题是退款一直没到"),
+])
+def test_lead_in_words_are_not_searched(message, searched):
+    assert drop_lead_in(message) == searched
+
+
 @pytest.mark.parametrize("message, elliptic", [
     ("那运费呢", True), ("要多少钱", True), ("还能改吗", True), ("多久能到账", True),
     ("另外 我账号老是异地登录", False), ("对了 发票能开专票吗", False),
@@ -139,6 +154,13 @@ def test_a_run_of_one_filler_character_is_cut_to_one():
 def test_an_english_word_is_kept_and_a_bare_order_number_is_not():
     assert clean_message("iPhone 屏幕碎了能保修吗").text == "iPhone 屏幕碎了能保修吗"
     assert clean_message("JD12345678 还没发货").text == "还没发货"
+
+
+def test_a_size_letter_before_hao_is_a_size():
+    assert clean_message("我要换M号的").text == "我要换M尺码的"
+    assert clean_message("xl号能换吗").text == "xl尺码能换吗"
+    assert clean_message("[数字]号能送到吗").text == "几号能送到吗"  # a day stays a day
+    assert clean_message("账号登不上").text == "账号登不上"
 
 
 def test_a_long_number_inside_a_message_is_data_not_words():
