@@ -14,6 +14,9 @@ MSG_SAMPLE = "示例内容，以实际政策为准"
 MSG_GREETING = "您好，请问有什么可以帮您？请描述您遇到的问题，例如：“物流显示签收了但我没收到”。"
 MSG_ORDER_ONLY = "已收到您发来的订单信息。请问这个订单遇到了什么问题？例如物流、退换货、退款或发票。"
 MSG_LINK_ONLY = "已收到您发来的商品链接。请问这个商品遇到了什么问题？例如发货、退换货、维修或发票。"
+MSG_THANKS = "感谢您的咨询，祝您生活愉快！如果还有其他问题，随时告诉我。"
+MSG_ACK = "好的。有需要时，直接把您遇到的问题发给我就行。"
+MSG_CORRECTION = "抱歉，可能没有理解准确。请换个说法，具体说说您遇到的情况，例如：“订单显示已签收但我没收到”。"
 MSG_WANTS_HUMAN = "好的，正在为您转接人工客服。为了让客服更快帮到您，请简单描述一下遇到的问题。"
 REASON_WANTS_HUMAN = "用户要求转人工"
 
@@ -27,4 +30,8 @@ NOTICE_GREETING = "greeting"  # only a greeting or a menu click
 NOTICE_ORDER_ONLY = "order_only"  # only an order card: ask what about it
 NOTICE_LINK_ONLY = "link_only"  # only a product link: ask what about it
 NOTICE_WANTS_HUMAN = "wants_human"  # only "转人工"
-PLAIN_NOTICES = (NOTICE_EMPTY, NOTICE_NO_TEXT, NOTICE_GREETING, NOTICE_ORDER_ONLY, NOTICE_LINK_ONLY, NOTICE_WANTS_HUMAN)
+NOTICE_THANKS = "thanks"  # only thanks or a goodbye
+NOTICE_CORRECTION = "correction"  # only "不是": ask again in other words
+NOTICE_ACK = "ack"  # only "好的", "稍等"
+PLAIN_NOTICES = (NOTICE_EMPTY, NOTICE_NO_TEXT, NOTICE_GREETING, NOTICE_ORDER_ONLY, NOTICE_LINK_ONLY, NOTICE_WANTS_HUMAN,
+                 NOTICE_THANKS, NOTICE_CORRECTION, NOTICE_ACK)

@@ -156,8 +156,8 @@ class Assistant:
     # --- messages that hold no question ------------------------------------------------------------
 
     def _noise_only(self, raw: str, role: str, message: CleanMessage, started: float) -> Answer:
-        """Only chat-system text (a greeting, an order card, "转人工"): ask for the question,
-        or hand over to a human when that is what the customer asked for."""
+        """Only chat-system text (a greeting, an order card, "转人工", thanks): ask for the
+        question, hand over to a human when that is what the customer asked for, or close politely."""
         s = message.signals
         if s.wants_human:
             a = self._plain(raw, role, m.MSG_WANTS_HUMAN, started, m.NOTICE_WANTS_HUMAN)
@@ -168,6 +168,12 @@ class Assistant:
             return self._plain(raw, role, m.MSG_ORDER_ONLY, started, m.NOTICE_ORDER_ONLY)
         if s.has_link:
             return self._plain(raw, role, m.MSG_LINK_ONLY, started, m.NOTICE_LINK_ONLY)
+        if s.correction:
+            return self._plain(raw, role, m.MSG_CORRECTION, started, m.NOTICE_CORRECTION)
+        if s.thanks:
+            return self._plain(raw, role, m.MSG_THANKS, started, m.NOTICE_THANKS)
+        if s.ack and not (s.greeting or s.menu):
+            return self._plain(raw, role, m.MSG_ACK, started, m.NOTICE_ACK)
         return self._plain(raw, role, m.MSG_GREETING, started, m.NOTICE_GREETING)
 
     def _plain(self, raw: str, role: str, message: str, started: float, notice: str) -> Answer:

@@ -217,7 +217,7 @@ _PLACEHOLDER_WORD = {"数字": "几", "金额": "几元", "订单编号": "订�
 _P = r"[\s,.!?~，。！？～、…:：;；'\"“”‘’()（）【】\[\]<>《》\-_=+*#@&^%$`|/\\]*"
 _GREETING = re.compile(
     rf"^{_P}(?:(?:你好|您好|你们好|hi|hello|hey|哈喽|嗨|亲|亲亲|在吗|在么|在嘛|在不|在不在|在线吗|还在吗|有人吗|有人在吗|"
-    rf"早上好|上午好|中午好|下午好|晚上好|客服|美女|小姐姐|请问){_P})+$", re.I)
+    rf"早上好|上午好|中午好|下午好|晚上好|客服|美女|小姐姐|请问|人呢|还有人吗|人去哪了|怎么不回(?:复|答|话)?了?|怎么没人回(?:复|答)?){_P})+$", re.I)
 _LEADING_GREETING = re.compile(r"^(?:(?:你好(?![像象])|您好|你们好|hi|hello|哈喽|亲|亲亲|在吗|在么|有人吗)(?:[,，。!！?？~～\s]+|(?=[\u4e00-\u9fff])))+", re.I)
 _HUMAN = re.compile(
     rf"^{_P}(?:我要|我想|请|帮我|麻烦)?(?:转接?|找|接)?(?:人工|人工服务|人工客服|真人|在线客服)(?:服务|客服)?(?:吗|呢|啊)?{_P}$"
@@ -228,10 +228,19 @@ _HUMAN = re.compile(
 _HUMAN_INLINE = re.compile(r"(?:我要|我想|请|麻烦)?转人工(?:服务|客服)?[,，。!！]?")
 # Robot-menu buttons ("订单业务咨询") and the prompt to pick an order: the topic is a hint, not a question.
 _MENU = re.compile(rf"^{_P}(?:订单业务|订单类?|返修退换货|退换货|售后|配送|物流|发票类?|商品信息|商品|账户[与及]财务|账户|会员权益|会员|"
-                   rf"少件|支付|退款|价保|白条|企业采购)咨询{_P}$|^{_P}(?:请)?选择(?:您)?(?:要|想)?(?:咨询|查询)?的?(?:订单|商品|服务单){_P}$")
-_FILLER = re.compile(rf"^{_P}(?:我有(?:个|一个)?(?:别的|其他|其它)?问题(?:要|想)?(?:咨询|问一下|问下)?|我想(?:咨询|问)(?:一下|下)?|"
-                     rf"问一下|问下|咨询一下|(?:这个|这|此|我的|我这个)订单(?:呢|啊)?|在线等|急|好的?|好吧|好了|好滴|行吧?|知道了|明白了|收到了?|没事了|没有了|可以了|不用了|"
-                     rf"嗯+|恩+|哦+|噢|是的?|对的?|ok|okay|谢谢|多谢|\?+|？+){_P}$", re.I)
+                   rf"少件|支付|退款|价保|白条|企业采购)咨询{_P}$|^{_P}(?:请)?选择(?:您)?(?:要|想)?(?:咨询|查询)?的?(?:订单|商品|服务单){_P}$"
+                   # The entry the chat was opened from ("京东快递(移动端)"): a channel, not a question.
+                   rf"|^{_P}京东(?:快递|物流|商城|到家|超市|国际|客服)?[(（](?:移动端|手机端|PC端|网页端|电脑端|APP|app|微信|小程序)[)）]{_P}$", re.I)
+# Words with no question in them: a lead-in, a bare "this order", a plain "ok", thanks or a
+# goodbye ("好的，谢谢" is one piece: the words repeat).
+_FILLER = re.compile(rf"^{_P}(?:(?:我有(?:个|一个)?(?:别的|其他|其它)?问题(?:要|想)?(?:咨询|问一下|问下)?|我想(?:咨询|问)(?:一下|下)?|"
+                     rf"问一下|问下|咨询一下|(?:这个|这|此|我的|我这个)订单(?:呢|啊)?|在线等|急|好的?|好吧|好了|好滴|好嘞|行吧?|知道了|明白了|收到了?|没事了|没有了|没了|可以了?|不用了|"
+                     rf"稍等(?:一下)?|等一下|等下|我看看|我找找|我查查|这个|那个|"
+                     rf"嗯+呢?|恩+|哦+|噢|是的?|对的?|ok|okay|谢谢(?:你|您|啊|了|啦)?|谢了|谢啦|多谢|感谢|辛苦(?:了|啦)?|麻烦(?:你|您)?了|再见|拜拜|\?+|？+){_P})+$", re.I)
+# What a message of such words alone says back: thanks or goodbye, a plain "ok", or "no, not that".
+_THANKS = re.compile(r"谢|辛苦|麻烦(?:你|您)?了|再见|拜拜|没有了|没了|不用了")
+_ACK = re.compile(rf"^{_P}(?:好|行|嗯|恩|哦|噢|是|对|ok|可以|知道|明白|收到|稍等|等|我看看|我找找|我查查|没事)", re.I)
+_CORRECTION = re.compile(rf"^{_P}(?:不是|不对|不是的|不是这个|不是这样的?|答非所问){_P}$")
 _ORDER_CARD = re.compile(
     r"(?:顾客通过点击\S*?信息发送[:：]?)?"
     r"(?:(?:咨询|查询)?订单(?:编号|号)[:：]?\s*(?:\[(?:订单编号|数字)[x\d]*\]|\d{6,})|\[订单编号[:：][^\]]*\]?\]?)"
@@ -265,6 +274,9 @@ class ChatSignals:
     wants_human: bool = False
     greeting: bool = False
     menu: bool = False  # a robot-menu click or "choose an order" prompt
+    thanks: bool = False  # thanks or a goodbye
+    ack: bool = False  # a plain "ok", "稍等"
+    correction: bool = False  # "不是": the last answer missed
     repeated: int = 0  # lines dropped as repeats
 
 
@@ -284,7 +296,7 @@ def _placeholders_as_words(text: str) -> str:
 def clean_message(text: str) -> CleanMessage:
     """Cut chat-system noise out of a customer message, keeping what it signals."""
     t = _EMOJI.sub(" ", unicodedata.normalize("NFKC", text or ""))
-    flags = dict.fromkeys(("has_order", "has_amount", "has_link", "wants_human", "greeting", "menu"), False)
+    flags = dict.fromkeys(("has_order", "has_amount", "has_link", "wants_human", "greeting", "menu", "thanks", "ack", "correction"), False)
     kept: list[str] = []
     seen: set[str] = set()
     repeated = 0
@@ -315,6 +327,11 @@ def clean_message(text: str) -> CleanMessage:
                 flags["menu"] = True
                 continue
             if _FILLER.match(piece):
+                flags["thanks"] |= bool(_THANKS.search(piece))
+                flags["ack"] |= bool(_ACK.match(piece))
+                continue
+            if _CORRECTION.match(piece):
+                flags["correction"] = True
                 continue
             if _CARD_FIELD.match(piece):
                 flags["has_amount"] |= "金额" in piece

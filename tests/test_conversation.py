@@ -57,6 +57,12 @@ def test_a_second_issue_in_one_message_is_named_with_its_case_and_answer(kefu):
     ("https://item.jd.com/67890.html", m.NOTICE_LINK_ONLY, m.MSG_LINK_ONLY, False),
     ("你好，我想问一下", m.NOTICE_GREETING, m.MSG_GREETING, False),
     ("转人工", m.NOTICE_WANTS_HUMAN, m.MSG_WANTS_HUMAN, True),
+    # Everyday chat turns: thanks is not a question the KB fails to cover, and no handover.
+    ("好的，谢谢！", m.NOTICE_THANKS, m.MSG_THANKS, False),
+    ("没有了 再见", m.NOTICE_THANKS, m.MSG_THANKS, False),
+    ("嗯嗯 稍等一下", m.NOTICE_ACK, m.MSG_ACK, False),
+    ("不是的", m.NOTICE_CORRECTION, m.MSG_CORRECTION, False),
+    ("人呢", m.NOTICE_GREETING, m.MSG_GREETING, False),
 ])
 def test_a_message_of_chat_noise_only_asks_for_the_question(kefu, message, notice, answer, escalate):
     a = kefu.ask(message)

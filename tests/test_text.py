@@ -71,7 +71,7 @@ NOISE = [
     ("http://item.jd.com/67890.", "", {"has_link"}),
     ("你好我想问下", "", {"greeting"}),
     ("您好，我想咨询一下", "", {"greeting"}),
-    ("好了 知道了", "", set()),
+    ("好了 知道了", "", {"ack"}),
     ("京东客服电话是多少啊", "", {"wants_human"}),
     ("怎么联系人工客服", "", {"wants_human"}),
     ("客服电话打不通 退款还没到", "客服电话打不通 退款还没到", set()),
@@ -83,7 +83,17 @@ NOISE = [
     ("还没到 还没到", "还没到", set()),
     ("气死了😡😡 快递呢", "气死了 快递呢", set()),
     ("怎么还不退钱！！！", "怎么还不退钱!", set()),
-    ("好的👌 谢谢", "", set()),
+    ("好的👌 谢谢", "", {"ack", "thanks"}),
+    ("没有了，谢谢您", "", {"thanks"}),
+    ("稍等 我看看", "", {"ack"}),
+    ("不是", "", {"correction"}),
+    ("不是 衣服要换大一码", "衣服要换大一码", {"correction"}),
+    ("人呢?", "", {"greeting"}),
+    ("怎么不回复了", "", {"greeting"}),
+    ("京东物流（移动端）", "", {"menu"}),
+    ("这个 运费谁出", "运费谁出", set()),
+    ("谢谢 另外发票怎么开", "另外发票怎么开", {"thanks"}),
+    ("可以开发票吗", "可以开发票吗", set()),
 ]
 
 
@@ -91,7 +101,7 @@ NOISE = [
 def test_clean_message_cuts_chat_noise_and_keeps_its_signals(message, left, signals):
     c = clean_message(message)
     assert c.text == left
-    flags = {"greeting", "wants_human", "menu", "has_order", "has_amount", "has_link"}
+    flags = {"greeting", "wants_human", "menu", "has_order", "has_amount", "has_link", "thanks", "ack", "correction"}
     assert {f for f in flags if getattr(c.signals, f)} == signals
 
 
