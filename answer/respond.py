@@ -94,7 +94,7 @@ class Assistant:
         if context and self._follows_on(text, main.decision, found[1].decision):
             main, issues = found[1], []
         elif issues and self._leads(issues[0]):
-            main, issues = issues[0], [found[0], *issues[1:]]
+            main, issues = issues[0], issues[1:]
         r, d = main.result, main.decision
         decided = d
         if case is not None and case != d.case:

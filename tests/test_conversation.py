@@ -105,3 +105,11 @@ def test_when_a_message_is_read_with_the_conversation(text, alone, in_context, f
         return Decision("case", LOST, "物流与配送问题", None, 0.1, 0.5, None, None, (), confidence)
 
     assert Assistant._follows_on(text, d(alone), d(in_context)) is follows
+
+
+def test_another_issue_is_named_by_its_own_clause_not_the_whole_message(kefu):
+    # The whole message leans to the cold-chain case; the first clause alone is the lost parcel.
+    message = "快递显示签收了但我没收到，另外冷冻食品到货时已经化了，冷冻食品化了，冷冻肉化了"
+    a = kefu.ask(message)
+    assert a.case.title == LOST
+    assert [(o.case.title, o.text) for o in a.also] == [(COLD, "冷冻食品到货时已经化了，冷冻食品化了，冷冻肉化了")]
