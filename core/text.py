@@ -216,7 +216,7 @@ _PLACEHOLDER_WORD = {"数字": "几", "金额": "几元", "订单编号": "订�
                      "手机号": "手机号", "组织机构": "公司", "邮箱": "邮箱", "身份证号": "身份证号"}
 _P = r"[\s,.!?~，。！？～、…:：;；'\"“”‘’()（）【】\[\]<>《》\-_=+*#@&^%$`|/\\]*"
 _GREETING = re.compile(
-    rf"^{_P}(?:(?:你好|您好|你们好|hi|hello|hey|哈喽|嗨|亲|亲亲|在吗|在么|在嘛|在不|在不在|在线吗|还在吗|有人吗|有人在吗|"
+    rf"^{_P}(?:(?:你好|您好|你们好|hi|hello|hey|哈喽|嗨|亲|在吗|在么|在嘛|在不|在不在|在线吗|还在吗|有人吗|有人在吗|"
     rf"早上好|上午好|中午好|下午好|晚上好|客服|美女|小姐姐|请问|人呢|还有人吗|人去哪了|怎么不回(?:复|答|话)?了?|怎么没人回(?:复|答)?){_P})+$", re.I)
 _LEADING_GREETING = re.compile(r"^(?:(?:你好(?![像象])|您好|你们好|hi|hello|哈喽|亲|亲亲|在吗|在么|有人吗)(?:[,，。!！?？~～\s]+|(?=[\u4e00-\u9fff])))+", re.I)
 _HUMAN = re.compile(
@@ -232,11 +232,13 @@ _MENU = re.compile(rf"^{_P}(?:订单业务|订单类?|返修退换货|退换货|
                    # The entry the chat was opened from ("京东快递(移动端)"): a channel, not a question.
                    rf"|^{_P}京东(?:快递|物流|商城|到家|超市|国际|客服)?[(（](?:移动端|手机端|PC端|网页端|电脑端|APP|app|微信|小程序)[)）]{_P}$", re.I)
 # Words with no question in them: a lead-in, a bare "this order", a plain "ok", thanks or a
-# goodbye ("好的，谢谢" is one piece: the words repeat).
+# goodbye ("好的，谢谢" is one piece: the words repeat). Each word can be read one way only (no
+# "嗯+" inside the repeat, no "?" that the punctuation also takes): an ambiguous repeat
+# backtracks exponentially on a long piece that fails at its end.
 _FILLER = re.compile(rf"^{_P}(?:(?:我有(?:个|一个)?(?:别的|其他|其它)?问题(?:要|想)?(?:咨询|问一下|问下)?|我想(?:咨询|问)(?:一下|下)?|"
                      rf"问一下|问下|咨询一下|(?:这个|这|此|我的|我这个)订单(?:呢|啊)?|在线等|急|好的?|好吧|好了|好滴|好嘞|行吧?|知道了|明白了|收到了?|没事了|没有了|没了|可以了?|不用了|"
                      rf"稍等(?:一下)?|等一下|等下|我看看|我找找|我查查|这个|那个|"
-                     rf"嗯+呢?|恩+|哦+|噢|是的?|对的?|ok|okay|谢谢(?:你|您|啊|了|啦)?|谢了|谢啦|多谢|感谢|辛苦(?:了|啦)?|麻烦(?:你|您)?了|再见|拜拜|\?+|？+){_P})+$", re.I)
+                     rf"嗯呢?|恩|哦|噢|是的?|对的?|ok|okay|谢谢(?:你|您|啊|了|啦)?|谢了|谢啦|多谢|感谢|辛苦(?:了|啦)?|麻烦(?:你|您)?了|再见|拜拜){_P})+$", re.I)
 # What a message of such words alone says back: thanks or goodbye, a plain "ok", or "no, not that".
 _THANKS = re.compile(r"谢|辛苦|麻烦(?:你|您)?了|再见|拜拜|没有了|没了|不用了")
 _ACK = re.compile(rf"^{_P}(?:好|行|嗯|恩|哦|噢|是|对|ok|可以|知道|明白|收到|稍等|等|我看看|我找找|我查查|没事)", re.I)

@@ -1,3 +1,7 @@
+import json
+import subprocess
+import sys
+
 import pytest
 
 from core.privacy import mask_personal_data
@@ -176,3 +180,15 @@ def test_a_size_letter_before_hao_is_a_size():
 def test_a_long_number_inside_a_message_is_data_not_words():
     assert clean_message("我电话13812345678，家里人都说没拿到").text == "我电话,家里人都说没拿到"
     assert clean_message("退了199元还没到").text == "退了199元还没到"
+
+
+def test_long_runs_of_chat_words_are_cut_without_backtracking():
+    # Each of these made a noise pattern try exponentially many readings before failing at the
+    # last character ("亲" read as 亲 or 亲亲); at 400 characters that never ends. Run apart so a
+    # regression fails the test instead of hanging the suite.
+    pieces = ["亲" * 400 + "x", "嗯" * 400 + "x", "好的谢谢" * 100 + "x", "?" * 400 + "x", "你好" * 200 + "x"]
+    code = ("import sys, json; from core.text import clean_message; "
+            "print(json.dumps([clean_message(p).text for p in json.load(sys.stdin)], ensure_ascii=False))")
+    out = subprocess.run([sys.executable, "-c", code], input=json.dumps(pieces), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == ["亲x", "嗯x", "好的谢谢" * 100 + "x", "?x", "你好x"]
