@@ -17,6 +17,7 @@ MSG_LINK_ONLY = "已收到您发来的商品链接。请问这个商品遇到了
 MSG_THANKS = "感谢您的咨询，祝您生活愉快！如果还有其他问题，随时告诉我。"
 MSG_ACK = "好的。有需要时，直接把您遇到的问题发给我就行。"
 MSG_CORRECTION = "抱歉，可能没有理解准确。请换个说法，具体说说您遇到的情况，例如：“订单显示已签收但我没收到”。"
+MSG_VAGUE = "请问您指的是哪件事呢？请把问题说完整一些，例如：“订单显示已签收但我没收到，怎么办”。"
 MSG_WANTS_HUMAN = "好的，正在为您转接人工客服。为了让客服更快帮到您，请简单描述一下遇到的问题。"
 REASON_WANTS_HUMAN = "用户要求转人工"
 
@@ -33,5 +34,6 @@ NOTICE_WANTS_HUMAN = "wants_human"  # only "转人工"
 NOTICE_THANKS = "thanks"  # only thanks or a goodbye
 NOTICE_CORRECTION = "correction"  # only "不是": ask again in other words
 NOTICE_ACK = "ack"  # only "好的", "稍等"
+NOTICE_VAGUE = "vague"  # "那怎么办" with nothing to lean on: ask what it is about
 PLAIN_NOTICES = (NOTICE_EMPTY, NOTICE_NO_TEXT, NOTICE_GREETING, NOTICE_ORDER_ONLY, NOTICE_LINK_ONLY, NOTICE_WANTS_HUMAN,
-                 NOTICE_THANKS, NOTICE_CORRECTION, NOTICE_ACK)
+                 NOTICE_THANKS, NOTICE_CORRECTION, NOTICE_ACK, NOTICE_VAGUE)

@@ -17,6 +17,7 @@ from core.text import (
     clean_message,
     drop_lead_in,
     has_content,
+    is_vague,
     looks_elliptic,
     opens_new_topic,
     split_issues,
@@ -91,10 +92,15 @@ class Assistant:
         found = [self._read(t, self.searcher.search(t, v)) for t, v in zip(texts, vectors)]
 
         main, issues = found[0], found[len(texts) - len(parts):]
-        if context and self._follows_on(text, main.decision, found[1].decision):
+        leaned = bool(context) and self._follows_on(text, main.decision, found[1].decision)
+        if leaned:
             main, issues = found[1], []
         elif issues and self._leads(issues[0]):
             main, issues = issues[0], issues[1:]
+        if is_vague(text) and not leaned and not message.signals.wants_human:
+            # "那怎么办" with no conversation to lean on: any case would be a guess, and "not
+            # covered" would be wrong too. Ask what it is about.
+            return self._plain(raw, role, m.MSG_VAGUE, started, m.NOTICE_VAGUE)
         r, d = main.result, main.decision
         decided = d
         if case is not None and case != d.case:

@@ -413,6 +413,19 @@ def opens_new_topic(text: str) -> bool:
     return bool(_NEW_TOPIC.match(text or ""))
 
 
+# A follow-up with nothing of its own ("那怎么办", "这个呢", "还有呢"): only the conversation
+# says what it is about.
+_VAGUE = re.compile(rf"^{_P}(?:那|那么|那这个?|这|这个|那个|这样|那样|还有|然后|所以|可是|但是|那我|我)?"
+                    rf"(?:现在|接下来|下一步|该|应该|要)?(?:的话)?(?:怎么办|咋办|怎么弄|咋弄|怎么搞|怎么处理|怎么说|什么意思|啥意思|为什么|为啥|然后呢|呢)?"
+                    rf"(?:呢|啊|吧|呀|嘛)?{_P}$")
+
+
+def is_vague(text: str) -> bool:
+    """Nothing to search on without the conversation: a pronoun or a bare "怎么办"."""
+    t = (text or "").strip()
+    return bool(t) and bool(_VAGUE.match(t))
+
+
 def looks_elliptic(text: str, max_chars: int = 10) -> bool:
     """A follow-up that leans on what came before: short ("要多少钱", "多久能到账"), or
     opening with 那/这个/还能; a full question ending in 怎么办 is not one."""

@@ -23,8 +23,7 @@ def kefu(settings, tiny_kb):
 
 
 def test_an_elliptic_follow_up_is_read_with_the_conversation(kefu):
-    alone = kefu.ask("那我现在怎么弄")
-    assert alone.case.title not in (LOST, COLD)
+    assert kefu.ask("那我现在怎么弄").notice == m.NOTICE_VAGUE  # nothing to lean on: asks what it is about
     assert kefu.ask("那我现在怎么弄", history=["快递显示签收了但我没收到"]).case.title == LOST
     assert kefu.ask("那我现在怎么弄", history=["冷冻食品到货时已经化了"]).case.title == COLD
     followed = kefu.ask("那我现在怎么弄", history=["在吗", "快递显示签收了但我没收到"])
@@ -86,7 +85,7 @@ def test_batch_lines_may_carry_the_conversation(settings, tiny_kb):
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["query"] for r in rows] == ["那我现在怎么弄", "那我现在怎么弄", "{不是 JSON 的问题"]
-    assert rows[1]["case"]["title"] == LOST and rows[0]["case"]["title"] != LOST
+    assert rows[1]["case"]["title"] == LOST and rows[0]["case"] is None and rows[0]["notice"] == m.NOTICE_VAGUE
 
 
 @pytest.mark.parametrize("text, alone, in_context, follows", [
@@ -113,3 +112,11 @@ def test_another_issue_is_named_by_its_own_clause_not_the_whole_message(kefu):
     a = kefu.ask(message)
     assert a.case.title == LOST
     assert [(o.case.title, o.text) for o in a.also] == [(COLD, "冷冻食品到货时已经化了，冷冻食品化了，冷冻肉化了")]
+
+
+def test_a_bare_follow_up_with_no_conversation_asks_what_it_is_about(kefu):
+    alone = kefu.ask("那怎么办")
+    assert (alone.case, alone.notice, alone.answer, alone.escalate) == (None, m.NOTICE_VAGUE, m.MSG_VAGUE, False)
+    assert kefu.ask("那怎么办", history=["快递显示签收了但我没收到"]).case.title == LOST
+    human = kefu.ask("转人工 那怎么办")  # a wish for a human is still a handover
+    assert human.notice != m.NOTICE_VAGUE and human.escalate

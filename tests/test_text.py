@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from core.privacy import mask_personal_data
-from core.text import Lexicon, char_grams, clean_message, drop_lead_in, looks_elliptic, normalize, pack_sentences, split_issues, split_sentences, tokenize
+from core.text import Lexicon, char_grams, clean_message, drop_lead_in, is_vague, looks_elliptic, normalize, pack_sentences, split_issues, split_sentences, tokenize
 
 
 def test_tokenize_splits_chinese_into_several_tokens():
@@ -192,3 +192,11 @@ def test_long_runs_of_chat_words_are_cut_without_backtracking():
     out = subprocess.run([sys.executable, "-c", code], input=json.dumps(pieces), capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == ["亲x", "嗯x", "好的谢谢" * 100 + "x", "?x", "你好x"]
+
+
+@pytest.mark.parametrize("message, vague", [
+    ("那怎么办", True), ("那我现在怎么弄", True), ("这个呢", True), ("还有呢", True), ("然后呢", True), ("什么意思", True),
+    ("那运费呢", False), ("要多少钱", False), ("订单呢", False), ("怎么办退款", False), ("", False),
+])
+def test_a_vague_follow_up_has_nothing_of_its_own(message, vague):
+    assert is_vague(message) is vague
