@@ -7,6 +7,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from kefu import Kefu
 from tests.test_app import REPO, app, ok, plain, texts
 
 pytestmark = pytest.mark.model
@@ -57,3 +58,24 @@ def test_the_customer_chat_reads_a_follow_up_with_the_conversation():
         ok(at)
     second = "\n".join(m.value for m in at.chat_message[3].markdown)
     assert "冷藏冷冻商品" in second and "七日内可以无理由" not in second
+
+
+def test_a_no_in_the_customer_chat_offers_the_other_cases_of_the_answer_it_turns_down():
+    at = ok(app().run())
+    at.switch_page("kefu/web/customer.py").run()
+    for message in ("快递显示签收了但我没收到", "不是"):
+        at.chat_input[0].set_value(message).run()
+        ok(at)
+    assert "换个说法" in "\n".join(m.value for m in at.chat_message[3].markdown)
+    offered = [b for b in at.button if b.key and b.key.startswith("pick_1_")]
+    assert offered, "a no offers the turned-down answer's other cases"
+    title = offered[0].key.removeprefix("pick_1_")
+    assert title != "包裹丢失或损毁"
+    offered[0].click().run()
+    ok(at)
+    again = "\n".join(m.value for m in at.chat_message[3].markdown)
+    # The "不是" turn now holds the earlier question's answer for the chosen case; the earlier
+    # answer stays as it was.
+    chosen = Kefu().ask("快递显示签收了但我没收到", "customer", history=[], case=title)
+    assert chosen.case.title == title and chosen.answer[:20] in plain(again)
+    assert "换个说法" not in again and plain(again) != plain("\n".join(m.value for m in at.chat_message[1].markdown))

@@ -23,6 +23,7 @@ WELCOME = "您好，我是客服知识助手。请描述您遇到的问题，例
 FOLD_CHARS = 200  # a longer message shows its start; the rest is one click away
 IDLE_SECONDS = 8 * 3600
 MAX_CHATS = 5000
+MAX_OTHER_CASES = 3  # cases offered when the customer says an answer missed
 
 
 class ChatStore:
@@ -68,11 +69,29 @@ def _ask(kefu: Kefu, chat: Conversation, question: str, case: str | None = None,
     return kefu.ask(question, "customer", case=case, history=[t.question for t in turns])
 
 
-def pick(kefu: Kefu, token: str, i: int, case: str) -> None:
-    """The customer chose one of the offered cases: answer that message again for it."""
+def pick(kefu: Kefu, token: str, i: int, case: str, asked: int | None = None) -> None:
+    """The customer chose one of the offered cases: answer turn `i` again for it, with the
+    question of turn `asked` (the same turn, or the one a "不是" turned down)."""
     chat = chat_store().get(token) or Conversation()
-    if i < len(chat.turns):
-        chat_store().put(token, chat.answer_again(i, _ask(kefu, chat, chat.turns[i].question, case, upto=i)))
+    j = i if asked is None else asked
+    if i < len(chat.turns) and 0 <= j <= i:
+        # The answer's own query: a turn answered again after "不是" answers an earlier question.
+        question = chat.turns[j].answer.query or chat.turns[j].question
+        chat_store().put(token, chat.answer_again(i, _ask(kefu, chat, question, case, upto=j)))
+
+
+def turned_down(turns, i: int) -> tuple[int, list[str]]:
+    """For a "不是" at turn `i`: the last answered turn before it and the other cases its answer
+    held (offered, then related), to offer instead of asking to rephrase only."""
+    for j in range(i - 1, -1, -1):
+        a = turns[j].answer
+        if a.notice in ui.PLAIN_NOTICES:
+            continue
+        if a.case is None or not a.case.title:
+            return j, []
+        others = [c.title for c in a.alternatives if c.title] + list(a.related)
+        return j, [c for c in dict.fromkeys(others) if c != a.case.title][:MAX_OTHER_CASES]
+    return -1, []
 
 
 def hand_over(kefu: Kefu, token: str) -> None:
@@ -125,17 +144,21 @@ def _rate(kefu: Kefu, token: str, i: int) -> None:
                   kb_version=t.answer.kb_version, rating="up" if value == 1 else "down")
 
 
-def show_turn(kefu: Kefu, token: str, i: int, question: str, a: Answer) -> None:
+def show_turn(kefu: Kefu, token: str, turns, i: int) -> None:
+    question, a = turns[i].question, turns[i].answer
     with st.chat_message("user"):
         show_question(question)
     with st.chat_message("assistant"):
         render_answer(a)
-        choices = [alt for alt in a.alternatives if alt.title]
+        choices = [alt.title for alt in a.alternatives if alt.title]
+        asked = i
+        if a.notice == ui.NOTICE_CORRECTION:
+            asked, choices = turned_down(turns, i)
         if choices:
             with st.container(horizontal=True, vertical_alignment="center"):
                 st.caption("您是想问：", width="content")
-                for alt in choices:
-                    st.button(ui.md(f"{alt.title}？"), key=f"pick_{i}_{alt.title}", on_click=pick, args=(kefu, token, i, alt.title))
+                for title in choices:
+                    st.button(ui.md(f"{title}？"), key=f"pick_{i}_{title}", on_click=pick, args=(kefu, token, i, title, asked))
         if a.notice not in ui.PLAIN_NOTICES:
             rated = st.session_state.get(f"cfb_{i}") is not None
             st.feedback("thumbs", key=f"cfb_{i}", on_change=_rate, args=(kefu, token, i), disabled=rated)
@@ -176,8 +199,8 @@ def main() -> None:
         chat = chat.add(question, _ask(kefu, chat, question))
         store.put(token, chat)
     st.caption(WELCOME)
-    for i, t in enumerate(chat.turns):
-        show_turn(kefu, token, i, t.question, t.answer)
+    for i in range(len(chat.turns)):
+        show_turn(kefu, token, chat.turns, i)
     handoff_box(kefu, token, chat)
 
 
