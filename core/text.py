@@ -12,7 +12,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 _WS = re.compile(r"\s+")
 _CTRL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\ufeff]")
@@ -282,6 +282,9 @@ class ChatSignals:
     repeated: int = 0  # lines dropped as repeats
 
 
+_FLAGS = tuple(f.name for f in fields(ChatSignals) if isinstance(f.default, bool))  # set while cleaning
+
+
 @dataclass(frozen=True)
 class CleanMessage:
     text: str  # what is left to search on; empty when the message held no question
@@ -298,7 +301,7 @@ def _placeholders_as_words(text: str) -> str:
 def clean_message(text: str) -> CleanMessage:
     """Cut chat-system noise out of a customer message, keeping what it signals."""
     t = _EMOJI.sub(" ", unicodedata.normalize("NFKC", text or ""))
-    flags = dict.fromkeys(("has_order", "has_amount", "has_link", "wants_human", "greeting", "menu", "thanks", "ack", "correction"), False)
+    flags = dict.fromkeys(_FLAGS, False)
     kept: list[str] = []
     seen: set[str] = set()
     repeated = 0
@@ -369,8 +372,8 @@ _MIN_CLAUSE = 4  # shorter pieces ("一包", "急") belong to their neighbour
 
 # Opening a new topic takes an explicit word: a bare "还有别的办法没" still asks about the last
 # one, and "另一个呢" asks about the other of the things just named ("另一单能改地址吗" does not).
-_NEW_TOPIC = re.compile(rf"^{_P}(?:另外|顺便|对了|再问(?:一下|下)?|还想问|还有(?:个|一个|件)(?:事|问题)|还有就是|再就是"
-                        rf"|另一[单个件](?![^\s,，。]{{0,4}}[呢吗]{_P}$))")
+_MOVE_ON = r"另外|顺便|对了|再问(?:一下|下)?|还想问|还有(?:个|一个|件)(?:事|问题)|还有就是|再就是"
+_NEW_TOPIC = re.compile(rf"^{_P}(?:{_MOVE_ON}|另一[单个件](?![^\s,，。]{{0,4}}[呢吗]{_P}$))")
 # Words that join two issues in one message ("…，另外…", "…，发票也…").
 _SEVERAL = re.compile(r"另外|还有|顺便|再就是|以及|同时|对了|还想问|而且|另一[单个件]|然后(?:我?(?:想|要|还)|帮我|再)")
 _ANAPHORIC = re.compile(r"^(?:那|这个|它|还能|还可以|又)")
@@ -395,9 +398,9 @@ def split_issues(text: str) -> list[str]:
     return ["，".join(i) for i in issues]
 
 
-# Words that open a message without adding to it: the connective that moved the topic on (it has
-# done its work once the conversation is read) and "我想问一下"-style lead-ins.
-_LEAD_IN = re.compile(rf"^{_P}(?:(?:另外|对了|顺便|再就是|还有就是|还有(?:个|一个|件)(?:事|问题)|再问(?:一下|下)?|还想问(?:一下|下)?"
+# Words that open a message without adding to it: the words that move the topic on (they have
+# done their work once the conversation is read) and "我想问一下"-style lead-ins.
+_LEAD_IN = re.compile(rf"^{_P}(?:(?:还想问(?:一下|下)?|{_MOVE_ON}"
                       rf"|我?想(?:咨询|问问?)(?:一下|下)?|请问(?:一下|下)?|问(?:一下|下)|咨询(?:一下|下)?|麻烦问(?:一下|下)?){_P})+")
 
 
