@@ -84,6 +84,11 @@ class Assistant:
         # One encode for the message, its reading with the conversation, and its issues.
         text = message.text
         context = self._context(text, history)
+        # "那怎么办" with no conversation to lean on: any case would be a guess, and "not
+        # covered" would be wrong too. Ask what it is about; without a conversation, unsearched.
+        vague = is_vague(text) and not message.signals.wants_human
+        if vague and not context:
+            return self._plain(raw, role, m.MSG_VAGUE, started, m.NOTICE_VAGUE)
         parts = split_issues(text)
         parts = parts if len(parts) > 1 else []
         said = drop_lead_in(text)
@@ -97,9 +102,7 @@ class Assistant:
             main, issues = found[1], []
         elif issues and self._leads(issues[0]):
             main, issues = issues[0], issues[1:]
-        if is_vague(text) and not leaned and not message.signals.wants_human:
-            # "那怎么办" with no conversation to lean on: any case would be a guess, and "not
-            # covered" would be wrong too. Ask what it is about.
+        if vague and not leaned:
             return self._plain(raw, role, m.MSG_VAGUE, started, m.NOTICE_VAGUE)
         r, d = main.result, main.decision
         decided = d
