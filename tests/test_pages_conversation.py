@@ -8,7 +8,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from kefu import Kefu
-from tests.test_app import REPO, app, ok, plain, texts
+from tests.test_app import REPO, app, customer, ok, plain, say, texts
 
 pytestmark = pytest.mark.model
 
@@ -50,32 +50,36 @@ def test_the_agent_desk_lists_the_other_issue_and_opens_it_for_the_same_message(
     assert at.text_area(key="agent_q").value == question
 
 
+def chat(*messages: str) -> AppTest:
+    """The customer chat after these messages, one at a time."""
+    at = customer(ok(app().run()))
+    for message in messages:
+        say(at, message)
+    return at
+
+
+def said(at: AppTest, n: int) -> str:
+    """The markdown of chat message `n` (the customer's are even, the answers odd)."""
+    return "\n".join(m.value for m in at.chat_message[n].markdown)
+
+
 def test_the_customer_chat_reads_a_follow_up_with_the_conversation():
-    at = ok(app().run())
-    at.switch_page("kefu/web/customer.py").run()
-    for message in ("冷冻水饺送到的时候化了", "能退吗"):
-        at.chat_input[0].set_value(message).run()
-        ok(at)
-    second = "\n".join(m.value for m in at.chat_message[3].markdown)
+    second = said(chat("冷冻水饺送到的时候化了", "能退吗"), 3)
     assert "冷藏冷冻商品" in second and "七日内可以无理由" not in second
 
 
 def test_a_no_in_the_customer_chat_offers_the_other_cases_of_the_answer_it_turns_down():
-    at = ok(app().run())
-    at.switch_page("kefu/web/customer.py").run()
-    for message in ("快递显示签收了但我没收到", "不是"):
-        at.chat_input[0].set_value(message).run()
-        ok(at)
-    assert "换个说法" in "\n".join(m.value for m in at.chat_message[3].markdown)
+    at = chat("快递显示签收了但我没收到", "不是")
+    assert "换个说法" in said(at, 3)
     offered = [b for b in at.button if b.key and b.key.startswith("pick_1_")]
     assert offered, "a no offers the turned-down answer's other cases"
     title = offered[0].key.removeprefix("pick_1_")
     assert title != "包裹丢失或损毁"
     offered[0].click().run()
     ok(at)
-    again = "\n".join(m.value for m in at.chat_message[3].markdown)
+    again = said(at, 3)
     # The "不是" turn now holds the earlier question's answer for the chosen case; the earlier
     # answer stays as it was.
     chosen = Kefu().ask("快递显示签收了但我没收到", "customer", history=[], case=title)
     assert chosen.case.title == title and chosen.answer[:20] in plain(again)
-    assert "换个说法" not in again and plain(again) != plain("\n".join(m.value for m in at.chat_message[1].markdown))
+    assert "换个说法" not in again and plain(again) != plain(said(at, 1))
