@@ -156,10 +156,12 @@ class Composer:
     def _out_of_scope(self, d: Decision, raw: str, role: str, trigger) -> Answer:
         likely = d.category if d.oos_probability < 0.9 else None
         team, ready = self.team(likely)
-        text = m.MSG_OOS + (m.MSG_OOS_ROUTE.format(category=likely, team=team) if likely else m.MSG_OOS_HUMAN.format(team=team))
+        text = (m.MSG_PRESALE if d.presale else m.MSG_OOS) + (
+            m.MSG_OOS_ROUTE.format(category=likely, team=team) if likely else m.MSG_OOS_HUMAN.format(team=team))
+        reason = m.REASON_PRESALE if d.presale else m.REASON_OOS
         return Answer(
             query=raw, role=role, case=None, confidence=0.0, answer=text, handling_path=(), citations=(),
-            escalate=True, escalate_reason=trigger[1] if trigger else m.REASON_OOS, latency_ms=0.0,
+            escalate=True, escalate_reason=trigger[1] if trigger else reason, latency_ms=0.0,
             kb_version=self.version_name, team=team, have_ready=ready,
             contact=m.MSG_HUMAN.format(team=team, ready="、".join(ready)) if team else "",
             alternatives=(CaseRef(None, likely, 0.0),) if likely else (), decision=d,

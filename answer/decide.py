@@ -16,7 +16,7 @@ composing: the hit-test and the evaluation read the Decision itself.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -144,6 +144,12 @@ def choose(d: Decision, case: str, case_category: dict[str, str]) -> Decision:
     confidence = next((c.score for c in d.cases if c.title == case), 0.0)
     return Decision("case", case, case_category[case], None, d.oos_probability, d.threshold, d.faq_match,
                     d.oos_match, d.cases, confidence)
+
+
+def presale(d: Decision) -> Decision:
+    """Refused as a pre-sale question about a product (`core.text.is_presale`): the KB holds no
+    product facts (stock, accessories, specs), so no score makes it an answer."""
+    return replace(d, route="refused", case=None, category=None, faq=None, confidence=0.0, presale=True)
 
 
 def offered(d: Decision, ratio: float = OFFER_RATIO) -> tuple[CaseScore, ...]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from answer import messages as m
 from answer.compose import Composer
-from answer.decide import DecisionParams, choose, decide, evidence
+from answer.decide import DecisionParams, choose, decide, evidence, presale
 from core.errors import InputError
 from core.text import (
     CleanMessage,
@@ -17,6 +17,7 @@ from core.text import (
     clean_message,
     drop_lead_in,
     has_content,
+    is_presale,
     is_vague,
     looks_elliptic,
     opens_new_topic,
@@ -94,7 +95,8 @@ class Assistant:
         said = drop_lead_in(text)
         texts = [said, *([f"{context} {said}"] if context else []), *parts]
         vectors = self.searcher.embed_many([self.searcher.prepare(t) for t in texts])
-        found = [self._read(t, self.searcher.search(t, v)) for t, v in zip(texts, vectors)]
+        # An order card says the message is about an order, so it is not a pre-sale question.
+        found = [self._read(t, self.searcher.search(t, v), message.signals.has_order) for t, v in zip(texts, vectors)]
 
         main, issues = found[0], found[len(texts) - len(parts):]
         leaned = bool(context) and self._follows_on(text, main.decision, found[1].decision)
@@ -142,8 +144,11 @@ class Assistant:
 
     # --- several issues in one message -----------------------------------------------------------
 
-    def _read(self, text: str, r: SearchResult) -> _Reading:
-        return _Reading(text, r, decide(r, self.case_category, self.params), evidence(r))
+    def _read(self, text: str, r: SearchResult, has_order: bool = False) -> _Reading:
+        d = decide(r, self.case_category, self.params)
+        if not d.refused and not has_order and is_presale(text):
+            d = presale(d)
+        return _Reading(text, r, d, evidence(r))
 
     def _leads(self, first: _Reading) -> bool:
         """Customers name their main issue first: it leads when it alone decides a case."""

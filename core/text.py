@@ -429,6 +429,30 @@ def is_vague(text: str) -> bool:
     return bool(t) and bool(_VAGUE.match(t))
 
 
+# A question about a product before buying it (stock, what comes with it, whether it fits,
+# its specs, which one to buy): people and shops answer those, the KB does not, and the
+# embedding reads the product noun as an after-sales matter ("这个送不送网线" came out as a
+# repair case). Any word of an order, a payment, a delivery or an after-sales matter keeps
+# the message in scope: "我买的没货了" is about an order.
+_PRESALE = re.compile(
+    r"有货吗|有没有货|还有货吗|无货|现货|什么时候有货|到货通知|"
+    r"带不带|送不送(?![到我这那上门])|配不配|带有.{0,6}吗|包含.{0,6}吗|附带|标配|"
+    r"适用|兼容|能用吗|可以用吗|能不能用|支持.{1,8}吗|"
+    r"限购|能买.{0,4}[吗么嘛]|可以买.{0,4}[吗么嘛]|想买|要买|准备买|打算买|推荐(?:一|个|款|下|吗|嘛|么)|哪个好|哪款|区别|"
+    r"规格|参数|材质|多大|多重|单独买|分开卖|分开的吗")
+_AFTER_PURCHASE = re.compile(
+    r"买的|买了|下单|下了单|下错|订单|单号|付款|支付|代付|付了|扣款|扣了|退|换|收到|签收|到了|没到|发货|快递|物流|配送|送货|"
+    r"坏|破|漏|修|保修|售后|无理由|发票|账号|账户|密码|登录|白条|京豆|优惠券|plus|会员|地址|取消|拆|合并|少了|缺了|错了|"
+    r"少货|少发|漏发|运费|包邮|价保|保价|延保|改|券|银行卡|信用卡|储蓄卡|礼品卡|购物卡|京东卡|e卡|花呗|微信|支付宝|余额|分期|visa|企业|"
+    r"自提|提货|自取|上门|安装|上楼|寄|送到|送达", re.I)
+
+
+def is_presale(text: str) -> bool:
+    """A pre-sale question about a product, with nothing of an order or an after-sales matter."""
+    t = text or ""
+    return bool(_PRESALE.search(t)) and not _AFTER_PURCHASE.search(t)
+
+
 def looks_elliptic(text: str, max_chars: int = 10) -> bool:
     """A follow-up that leans on what came before: short ("要多少钱", "多久能到账"), or
     opening with 那/这个/还能; a full question ending in 怎么办 is not one."""

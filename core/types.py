@@ -100,6 +100,7 @@ class Decision:
     oos_match: Match | None  # the closest out-of-scope example
     cases: tuple[CaseScore, ...]  # every case with its tempered probability, best first
     confidence: float = 0.0  # the decided label's tempered probability among in-scope labels
+    presale: bool = False  # refused as a pre-sale question about a product, whatever the scores
 
     @property
     def refused(self) -> bool:

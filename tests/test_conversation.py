@@ -120,3 +120,13 @@ def test_a_bare_follow_up_with_no_conversation_asks_what_it_is_about(kefu):
     assert kefu.ask("那怎么办", history=["快递显示签收了但我没收到"]).case.title == LOST
     human = kefu.ask("转人工 那怎么办")  # a wish for a human is still a handover
     assert human.notice != m.NOTICE_VAGUE and human.escalate
+
+
+def test_a_pre_sale_question_is_refused_with_its_own_reason_and_an_order_keeps_it_in_scope(kefu):
+    a = kefu.ask("这个冰箱支持送货上门吗 有现货吗")  # 送货 is a delivery matter: in scope
+    assert not (a.decision and a.decision.presale)
+    b = kefu.ask("这款冰箱有现货吗")
+    assert b.case is None and b.decision.presale and b.escalate
+    assert b.answer.startswith(m.MSG_PRESALE) and b.escalate_reason == m.REASON_PRESALE
+    c = kefu.ask("订单号：[订单编号] 这款冰箱有现货吗")  # an order card: a question about that order
+    assert not c.decision.presale

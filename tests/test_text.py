@@ -5,7 +5,22 @@ import sys
 import pytest
 
 from core.privacy import mask_personal_data
-from core.text import Lexicon, char_grams, clean_message, drop_lead_in, is_vague, looks_elliptic, normalize, pack_sentences, split_issues, split_sentences, tokenize
+from core.text import (
+    Lexicon,
+    char_grams,
+    clean_message,
+    drop_lead_in,
+    is_presale,
+    is_vague,
+    looks_elliptic,
+    normalize,
+    pack_sentences,
+    split_issues,
+    split_sentences,
+    tokenize,
+)
+from ingest.validate import load_kb
+from tests.conftest import REPO
 
 
 def test_tokenize_splits_chinese_into_several_tokens():
@@ -200,3 +215,22 @@ def test_long_runs_of_chat_words_are_cut_without_backtracking():
 ])
 def test_a_vague_follow_up_has_nothing_of_its_own(message, vague):
     assert is_vague(message) is vague
+
+
+@pytest.mark.parametrize("message, presale", [
+    ("这款耳机支持降噪吗", True), ("这个充电器送不送数据线", True), ("请问有现货吗", True), ("这两个型号有什么区别", True),
+    ("帮我推荐一款适合老人的手机", True), ("这个一次限购几件", True), ("这台电视适用多大的客厅", True),
+    # A word of an order, a payment, a delivery or an after-sales matter keeps it in scope.
+    ("我买的耳机没货了", False), ("你们送不送我们村", False), ("生鲜支持七天无理由退货吗", False),
+    ("支持货到付款吗", False), ("信用卡能用吗", False), ("这个支持上门安装吗", False), ("怎么关闭个性化推荐", False),
+    ("想买plus会员", False), ("", False),
+])
+def test_a_pre_sale_question_names_a_product_and_nothing_after_the_purchase(message, presale):
+    assert is_presale(message) is presale
+
+
+def test_no_phrasing_the_kb_answers_reads_as_a_pre_sale_question():
+    kb = load_kb(REPO / "kb")
+    phrasings = [q for f in kb.faqs for q in (f.question, *f.variants)]
+    assert len(phrasings) > 1000
+    assert [q for q in phrasings if is_presale(clean_message(q).text)] == []
