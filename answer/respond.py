@@ -135,7 +135,9 @@ class Assistant:
         """Read the message with the conversation when it leans on it ("那运费呢"), when it is
         short or unsure alone and the conversation makes it surer, or when the conversation makes
         it much surer; a clear new question stands alone."""
-        if in_context.refused:
+        # A pre-sale question is about a product, not about the order talked of before: read with
+        # the conversation, "这款耳机支持降噪吗" would take the parcel's case.
+        if in_context.refused or alone.presale:
             return False
         if alone.refused or looks_elliptic(text):
             return True
@@ -146,7 +148,7 @@ class Assistant:
 
     def _read(self, text: str, r: SearchResult, has_order: bool = False) -> _Reading:
         d = decide(r, self.case_category, self.params)
-        if not d.refused and not has_order and is_presale(text):
+        if not has_order and is_presale(text):
             d = presale(d)
         return _Reading(text, r, d, evidence(r))
 

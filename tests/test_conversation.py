@@ -130,3 +130,6 @@ def test_a_pre_sale_question_is_refused_with_its_own_reason_and_an_order_keeps_i
     assert b.answer.startswith(m.MSG_PRESALE) and b.escalate_reason == m.REASON_PRESALE
     c = kefu.ask("订单号：[订单编号] 这款冰箱有现货吗")  # an order card: a question about that order
     assert not c.decision.presale
+    # Not read with the parcel talked of before: it is about a product.
+    d = kefu.ask("这款冰箱有现货吗", history=["快递显示签收了但我没收到"])
+    assert d.case is None and d.decision.presale
