@@ -83,3 +83,13 @@ def test_a_no_in_the_customer_chat_offers_the_other_cases_of_the_answer_it_turns
     chosen = Kefu().ask("快递显示签收了但我没收到", "customer", history=[], case=title)
     assert chosen.case.title == title and chosen.answer[:20] in plain(again)
     assert "换个说法" not in again and plain(again) != plain(said(at, 1))
+
+
+def test_a_follow_up_answered_as_before_is_not_shown_twice_and_puts_the_handover_first():
+    at = chat("快递显示签收了但我没收到", "那怎么办")
+    first, second = said(at, 1), said(at, 3)
+    assert "包裹丢失或损毁" in second and "请参照上文" in second
+    assert first not in second
+    assert at.button(key="handoff").proto.type == "primary"
+    at = say(at, "冷冻水饺送到的时候化了")  # a different answer is shown in full
+    assert "请参照上文" not in said(at, 5)

@@ -24,6 +24,9 @@ FOLD_CHARS = 200  # a longer message shows its start; the rest is one click away
 IDLE_SECONDS = 8 * 3600
 MAX_CHATS = 5000
 MAX_OTHER_CASES = 3  # cases offered when the customer says an answer missed
+# A follow-up answered exactly as before ("那怎么办" after the answer): the answer is not shown
+# twice; the customer asking again most likely still needs help, so the handover comes first.
+REPEATED = "这个问题的处理方法和上面的答复相同（{case}），请参照上文。如果照着做了还是没有解决，可以点下方的「转人工」。"
 
 
 class ChatStore:
@@ -94,6 +97,16 @@ def turned_down(turns, i: int) -> tuple[int, list[str]]:
     return -1, []
 
 
+def repeats(turns, i: int) -> bool:
+    """Turn `i`'s answer is the last answered turn's again: the same case, the same words."""
+    a = turns[i].answer
+    if a.notice in ui.PLAIN_NOTICES or a.case is None:
+        return False
+    before = next((t.answer for t in reversed(turns[:i]) if t.answer.notice not in ui.PLAIN_NOTICES), None)
+    return (before is not None and before.case is not None and before.answer == a.answer and before.also == a.also
+            and (before.case.title, before.case.category) == (a.case.title, a.case.category))
+
+
 def hand_over(kefu: Kefu, token: str) -> None:
     chat = chat_store().get(token) or Conversation()
     h = kefu.handoff(chat)
@@ -113,9 +126,12 @@ def show_question(question: str) -> None:
         st.markdown(ui.md(question))
 
 
-def render_answer(a: Answer) -> None:
+def render_answer(a: Answer, repeated: bool = False) -> None:
     if a.notice in ui.PLAIN_NOTICES:
         st.markdown(ui.md(a.answer))
+        return
+    if repeated:
+        st.markdown(ui.md(REPEATED.format(case=a.case.title or a.case.category)))
         return
     if a.notice:
         st.caption(ui.md(a.notice))
@@ -149,7 +165,7 @@ def show_turn(kefu: Kefu, token: str, turns, i: int) -> None:
     with st.chat_message("user"):
         show_question(question)
     with st.chat_message("assistant"):
-        render_answer(a)
+        render_answer(a, repeats(turns, i))
         choices = [alt.title for alt in a.alternatives if alt.title]
         asked = i
         if a.notice == ui.NOTICE_CORRECTION:
@@ -176,11 +192,12 @@ def handoff_box(kefu: Kefu, token: str, chat: Conversation) -> None:
             return
         last = next((a for a in reversed(answered) if a.team), answered[-1])
         team = last.team or "人工客服"
-        lead = "这个问题需要人工客服处理。" if last.escalate else "需要人工帮助？"
+        again = repeats(chat.turns, len(chat.turns) - 1)
+        lead = "这个问题需要人工客服处理。" if last.escalate else "还没有解决？" if again else "需要人工帮助？"
         st.markdown(f"**{lead}** 转人工后由{ui.md(team)}为您处理，我们会把上面的对话一并转过去。")
         if last.have_ready:
             st.markdown("请先准备好：" + "、".join(ui.md(x) for x in last.have_ready))
-        st.button("转人工", icon=":material/support_agent:", key="handoff", type="primary" if last.escalate else "secondary",
+        st.button("转人工", icon=":material/support_agent:", key="handoff", type="primary" if last.escalate or again else "secondary",
                   on_click=hand_over, args=(kefu, token))
 
 
