@@ -79,7 +79,8 @@ class Assistant:
             return self._plain(raw, role, m.MSG_NO_TEXT, started, m.NOTICE_NO_TEXT)
         message = clean_message(strip_markup(raw))
         if not message.text:
-            return self._noise_only(raw, role, message, started)
+            return self._noise_only(raw, role, message, started, asked_before=any(
+                clean_message(strip_markup(clean_input(h or ""))).text for h in history))
         notice = m.MSG_TRUNCATED.format(n=self.searcher.max_query_chars) if len(raw) > self.searcher.max_query_chars else ""
 
         # One encode for the message, its reading with the conversation, and its issues.
@@ -171,7 +172,7 @@ class Assistant:
 
     # --- messages that hold no question ------------------------------------------------------------
 
-    def _noise_only(self, raw: str, role: str, message: CleanMessage, started: float) -> Answer:
+    def _noise_only(self, raw: str, role: str, message: CleanMessage, started: float, asked_before: bool = False) -> Answer:
         """Only chat-system text (a greeting, an order card, "转人工", thanks): ask for the
         question, hand over to a human when that is what the customer asked for, or close politely."""
         s = message.signals
@@ -181,7 +182,9 @@ class Assistant:
             return replace(a, escalate=True, escalate_reason=m.REASON_WANTS_HUMAN, team=team, have_ready=ready,
                            contact=m.MSG_HUMAN.format(team=team, ready="、".join(ready)) if team else "")
         if s.has_order:
-            return self._plain(raw, role, m.MSG_ORDER_ONLY, started, m.NOTICE_ORDER_ONLY)
+            # After a question, an order card answers "which order?": only a person can look it up.
+            text = m.MSG_ORDER_AFTER_QUESTION if asked_before else m.MSG_ORDER_ONLY
+            return self._plain(raw, role, text, started, m.NOTICE_ORDER_ONLY)
         if s.has_link:
             return self._plain(raw, role, m.MSG_LINK_ONLY, started, m.NOTICE_LINK_ONLY)
         if s.correction:

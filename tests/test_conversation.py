@@ -122,6 +122,12 @@ def test_a_bare_follow_up_with_no_conversation_asks_what_it_is_about(kefu):
     assert human.notice != m.NOTICE_VAGUE and human.escalate
 
 
+def test_an_order_card_after_a_question_says_a_person_looks_the_order_up(kefu):
+    a = kefu.ask("子订单：[订单编号]", history=["快递显示签收了但我没收到"])
+    assert (a.notice, a.answer, a.case) == (m.NOTICE_ORDER_ONLY, m.MSG_ORDER_AFTER_QUESTION, None)
+    assert kefu.ask("子订单：[订单编号]", history=["在吗"]).answer == m.MSG_ORDER_ONLY  # no question yet: ask for it
+
+
 def test_a_pre_sale_question_is_refused_with_its_own_reason_and_an_order_keeps_it_in_scope(kefu):
     a = kefu.ask("这个冰箱支持送货上门吗 有现货吗")  # 送货 is a delivery matter: in scope
     assert not (a.decision and a.decision.presale)
