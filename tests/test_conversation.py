@@ -60,6 +60,7 @@ def test_a_second_issue_in_one_message_is_named_with_its_case_and_answer(kefu):
     ("好的，谢谢！", m.NOTICE_THANKS, m.MSG_THANKS, False),
     ("没有了 再见", m.NOTICE_THANKS, m.MSG_THANKS, False),
     ("嗯嗯 稍等一下", m.NOTICE_ACK, m.MSG_ACK, False),
+    ("好呀我去看看", m.NOTICE_ACK, m.MSG_ACK, False),
     ("不是的", m.NOTICE_CORRECTION, m.MSG_CORRECTION, False),
     ("人呢", m.NOTICE_GREETING, m.MSG_GREETING, False),
 ])
