@@ -9,7 +9,7 @@ carries the numbers of the citations it rests on. Only the connective phrases of
 from __future__ import annotations
 
 from answer import messages as m
-from answer.decide import DecisionParams, offered
+from answer.decide import SURE_OOS, DecisionParams, might_be, offered
 from answer.situate import Pick, situate
 from core.kb import Playbook, PlaybookItem
 from core.types import Answer, CaseRef, Chunk, Citation, Decision, HandlingStep, SituationPath
@@ -154,7 +154,7 @@ class Composer:
         return tuple(out)
 
     def _out_of_scope(self, d: Decision, raw: str, role: str, trigger) -> Answer:
-        likely = d.category if d.oos_probability < 0.9 else None
+        likely = d.category if d.oos_probability < SURE_OOS else None
         team, ready = self.team(likely)
         text = (m.MSG_PRESALE if d.presale else m.MSG_OOS) + (
             m.MSG_OOS_ROUTE.format(category=likely, team=team) if likely else m.MSG_OOS_HUMAN.format(team=team))
@@ -164,5 +164,7 @@ class Composer:
             escalate=True, escalate_reason=trigger[1] if trigger else reason, latency_ms=0.0,
             kb_version=self.version_name, team=team, have_ready=ready,
             contact=m.MSG_HUMAN.format(team=team, ready="、".join(ready)) if team else "",
-            alternatives=(CaseRef(None, likely, 0.0),) if likely else (), decision=d,
+            alternatives=((CaseRef(None, likely, 0.0),) if likely else ()) + tuple(
+                CaseRef(c.title, self.case_category[c.title], c.score) for c in might_be(d, self.params.offer_ratio)),
+            decision=d,
         )

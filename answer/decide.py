@@ -40,6 +40,11 @@ TEMPERATURE = 2.0
 # Offer every case whose tempered probability is at least this share of the top one's.
 OFFER_RATIO = 0.4
 MAX_OFFERED = 3  # the decided case and at most two others
+# A refusal this sure names no likely category and offers no case.
+SURE_OOS = 0.9
+# A refusal that is not sure offers its best case when that case's tempered probability reaches
+# this: a customer whose question was refused wrongly gets back to the answer in one click.
+MIN_MAYBE = 0.1
 
 
 @dataclass(frozen=True)
@@ -158,3 +163,11 @@ def offered(d: Decision, ratio: float = OFFER_RATIO) -> tuple[CaseScore, ...]:
         return ()
     best = max(d.confidence, d.cases[0].score)
     return tuple(c for c in d.cases if c.title != d.case and c.score >= ratio * best)[: MAX_OFFERED - 1]
+
+
+def might_be(d: Decision, ratio: float = OFFER_RATIO) -> tuple[CaseScore, ...]:
+    """For a refusal that is not sure: the cases the question may still be about, offered
+    beside the handover. None for a pre-sale question."""
+    if not d.refused or d.presale or d.oos_probability >= SURE_OOS or not d.cases or d.cases[0].score < MIN_MAYBE:
+        return ()
+    return tuple(c for c in d.cases if c.score >= ratio * d.cases[0].score)[: MAX_OFFERED - 1]

@@ -26,7 +26,7 @@ class Prediction:
 
 
 def _rank(item: DevItem, p: Prediction) -> int | None:
-    ranked = () if p.refused else p.cases  # None (a category-level answer) takes its place
+    ranked = p.cases  # None (a refusal or a category-level answer) takes its place
     return next((i for i, c in enumerate(ranked, start=1) if c is not None and c in item.cases), None)
 
 

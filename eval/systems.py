@@ -37,7 +37,9 @@ class KefuSystem:
     def predict(self, item: DevItem) -> Prediction:
         answer = self.asker.ask(item.query, "agent", history=item.history, **self.unlogged)
         if answer.case is None:
-            return Prediction((), None, True, answer.latency_ms)
+            # A refusal holds the first place with no case; the cases it offers come after.
+            offered = tuple(a.title for a in answer.alternatives if a.title)
+            return Prediction((None, *offered), None, True, answer.latency_ms, alternatives=offered)
         # The cases in the order a person sees them: the answer's, the alternatives offered,
         # the other issues found, then the cited passages' and the related cases.
         alternatives = tuple(a.title for a in answer.alternatives if a.title)

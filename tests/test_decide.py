@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from answer.decide import DecisionParams, choose, decide, evidence, fused_logits, offered
+from answer.decide import DecisionParams, choose, decide, evidence, fused_logits, might_be, offered, presale
 from core.types import CaseScore, Chunk, Hit, Match
 from retrieval.search import SearchResult
 
@@ -70,6 +70,17 @@ def test_weak_evidence_is_refused_even_when_the_classifier_is_sure():
     assert decide(r, CASES, DecisionParams(oos_threshold=0.5, min_evidence=0.85, alpha=0.5)).case == "包裹丢失或损毁"
     d = decide(r, CASES, DecisionParams(oos_threshold=0.5, min_evidence=0.87, alpha=0.5))
     assert d.refused and d.oos_probability < 0.5
+
+
+def test_a_refusal_that_is_not_sure_offers_its_best_cases_and_a_sure_or_pre_sale_one_does_not():
+    weak = result({"包裹丢失或损毁": 0.80, "冷链商品温控异常": 0.795, "发票问题": 0.70}, logits=(20.0, 19.0, 0, 0, -20.0), oos_cos=0.84)
+    d = decide(weak, CASES, DecisionParams(oos_threshold=0.5, min_evidence=0.87, alpha=0.5))
+    assert d.refused and d.oos_probability < 0.5  # refused for its weak evidence
+    assert [c.title for c in might_be(d)] == ["包裹丢失或损毁", "冷链商品温控异常"]  # 发票问题 is far behind
+    assert might_be(presale(d)) == ()
+    assert might_be(dataclasses.replace(d, oos_probability=0.95)) == ()
+    answered = decide(weak, CASES, DecisionParams(oos_threshold=0.5, min_evidence=0.85, alpha=0.5))
+    assert not answered.refused and might_be(answered) == ()  # an answer offers through `offered`
 
 
 def test_a_category_only_topic_answers_at_category_level():

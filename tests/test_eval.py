@@ -62,6 +62,13 @@ def test_a_category_level_answer_is_not_its_citations_case():
     assert misses(items, [Prediction((None, "订单状态查询"), "物流与配送问题", False, 1.0)], "kefu")[0]["predicted"] == "物流与配送问题"
 
 
+def test_a_refusal_holds_the_first_place_and_the_cases_it_offers_come_after():
+    items = [DevItem("a", "q1", ("订单状态查询",), "订单相关问题", True, "short")]
+    m = compute(items, [Prediction((None, "订单状态查询"), None, True, 1.0, alternatives=("订单状态查询",))])
+    assert m["false_refusal"] == 1.0 and m["category_acc"] == 0.0  # still a refusal
+    assert m["hit@1"] == 0.0 and m["hit@3"] == 1.0
+
+
 def test_kefu_system_puts_a_category_level_answer_first():
     citation = Citation(1, "faq:LOG-021", "faqs/logistics.yaml", "LOG-021", "订单状态查询", "……", 0.9, "v1")
     answer = Answer(query="q", role="agent", case=CaseRef(None, "物流与配送问题", 0.9), confidence=0.9, answer="……",

@@ -93,3 +93,15 @@ def test_a_follow_up_answered_as_before_is_not_shown_twice_and_puts_the_handover
     assert at.button(key="handoff").proto.type == "primary"
     at = say(at, "冷冻水饺送到的时候化了")  # a different answer is shown in full
     assert "请参照上文" not in said(at, 5)
+
+
+def test_a_refusal_that_is_not_sure_offers_its_likely_case_and_picking_it_answers():
+    at = chat("鼠标滚轮失灵")
+    assert "知识库暂未收录" in plain(texts(at))
+    offered = [b for b in at.button if b.key and b.key.startswith("pick_0_")]
+    assert [b.key.removeprefix("pick_0_") for b in offered] == ["维修与检测服务对接"]
+    offered[0].click().run()
+    ok(at)
+    chosen = Kefu().ask("鼠标滚轮失灵", "customer", case="维修与检测服务对接")
+    assert chosen.case.title == "维修与检测服务对接"
+    assert "知识库暂未收录" not in said(at, 1) and chosen.answer[:20] in plain(said(at, 1))

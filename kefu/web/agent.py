@@ -56,12 +56,18 @@ def case_card(kefu: Kefu, a: Answer) -> None:
             if a.summary:
                 st.caption(ui.md(a.summary))
         right.metric("置信度", f"{a.confidence:.0%}", help=CONFIDENCE_HELP)
-        if a.alternatives:
-            st.markdown("**也可能是…**")
-            with st.container(horizontal=True):
-                for alt in a.alternatives:
-                    st.button(ui.md(f"{alt.title}（{alt.category}）"), key=f"alt_{alt.title}",
-                              on_click=ask, args=(kefu, a.query, alt.title))
+        maybe(kefu, a)
+
+
+def maybe(kefu: Kefu, a: Answer) -> None:
+    """The other cases offered: beside a case that is not sure, or a refusal that is not."""
+    offered = [alt for alt in a.alternatives if alt.title]
+    if offered:
+        st.markdown("**也可能是…**")
+        with st.container(horizontal=True):
+            for alt in offered:
+                st.button(ui.md(f"{alt.title}（{alt.category}）"), key=f"alt_{alt.title}",
+                          on_click=ask, args=(kefu, a.query, alt.title))
 
 
 def other_issues(kefu: Kefu, a: Answer) -> None:
@@ -181,6 +187,7 @@ def render_answer(kefu: Kefu, a: Answer) -> None:
     with main:
         if a.case is None:
             st.warning(ui.md(a.answer))
+            maybe(kefu, a)
         else:
             case_card(kefu, a)
             other_issues(kefu, a)
