@@ -129,7 +129,10 @@ class Assistant:
         if not history or opens_new_topic(text):
             return ""
         earlier = [c.text for c in (clean_message(strip_markup(clean_input(h or ""))) for h in history) if c.text]
-        return " ".join(earlier[-CONTEXT_MESSAGES:])
+        # Details added after the question ("不知道什么原因", "没用多久的") would crowd it out of
+        # the window: the latest messages that say something on their own come first.
+        stated = [t for t in earlier if not looks_elliptic(t)] or earlier
+        return " ".join(stated[-CONTEXT_MESSAGES:])
 
     @staticmethod
     def _follows_on(text: str, alone: Decision, in_context: Decision) -> bool:

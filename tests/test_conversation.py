@@ -32,6 +32,11 @@ def test_an_elliptic_follow_up_is_read_with_the_conversation(kefu):
     assert kefu.ask("另一个呢", history=["冷冻食品到货时已经化了"]).case.title == COLD
 
 
+def test_details_added_after_the_question_do_not_crowd_it_out_of_the_context(kefu):
+    history = ["冷冻食品到货时已经化了", "不知道怎么回事", "没放多久"]
+    assert kefu.ask("那我现在怎么弄", history=history).case.title == COLD
+
+
 def test_a_new_topic_is_answered_as_itself(kefu):
     a = kefu.ask("另外 订单还没发货可以取消吗", history=["快递显示签收了但我没收到"])
     assert a.case.title == "修改或取消订单"
