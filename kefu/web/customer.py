@@ -27,6 +27,7 @@ MAX_OTHER_CASES = 3  # cases offered when the customer says an answer missed
 # A follow-up answered exactly as before ("那怎么办" after the answer): the answer is not shown
 # twice; the customer asking again most likely still needs help, so the handover comes first.
 REPEATED = "这个问题的处理方法和上面的答复相同（{case}），请参照上文。如果照着做了还是没有解决，可以点下方的「转人工」。"
+REPEATED_AGAIN = "关于「{case}」，知识库里能告诉您的就是上面这些了。您的具体情况，建议点下方的「转人工」，由人工客服为您核实。"
 
 
 class ChatStore:
@@ -97,14 +98,25 @@ def turned_down(turns, i: int) -> tuple[int, list[str]]:
     return -1, []
 
 
-def repeats(turns, i: int) -> bool:
-    """Turn `i`'s answer is the last answered turn's again: the same case, the same words."""
+def _same(a: Answer, b: Answer) -> bool:
+    return (a.case is not None and b.case is not None and a.answer == b.answer and a.also == b.also
+            and (a.case.title, a.case.category) == (b.case.title, b.case.category))
+
+
+def repeats(turns, i: int) -> int:
+    """How many answered turns in a row before turn `i` gave its answer: the same case, the
+    same words (0: a new answer)."""
     a = turns[i].answer
-    if a.notice in ui.PLAIN_NOTICES or a.case is None:
-        return False
-    before = next((t.answer for t in reversed(turns[:i]) if t.answer.notice not in ui.PLAIN_NOTICES), None)
-    return (before is not None and before.case is not None and before.answer == a.answer and before.also == a.also
-            and (before.case.title, before.case.category) == (a.case.title, a.case.category))
+    if a.notice in ui.PLAIN_NOTICES:
+        return 0
+    n = 0
+    for t in reversed(turns[:i]):
+        if t.answer.notice in ui.PLAIN_NOTICES:
+            continue
+        if not _same(t.answer, a):
+            break
+        n += 1
+    return n
 
 
 def hand_over(kefu: Kefu, token: str) -> None:
@@ -126,12 +138,13 @@ def show_question(question: str) -> None:
         st.markdown(ui.md(question))
 
 
-def render_answer(a: Answer, repeated: bool = False) -> None:
+def render_answer(a: Answer, repeated: int = 0) -> None:
+    """`repeated`: how many answered turns in a row before this one said the same."""
     if a.notice in ui.PLAIN_NOTICES:
         st.markdown(ui.md(a.answer))
         return
     if repeated:
-        st.markdown(ui.md(REPEATED.format(case=a.case.title or a.case.category)))
+        st.markdown(ui.md((REPEATED if repeated == 1 else REPEATED_AGAIN).format(case=a.case.title or a.case.category)))
         return
     if a.notice:
         st.caption(ui.md(a.notice))
@@ -192,7 +205,7 @@ def handoff_box(kefu: Kefu, token: str, chat: Conversation) -> None:
             return
         last = next((a for a in reversed(answered) if a.team), answered[-1])
         team = last.team or "人工客服"
-        again = repeats(chat.turns, len(chat.turns) - 1)
+        again = repeats(chat.turns, len(chat.turns) - 1) > 0
         lead = "这个问题需要人工客服处理。" if last.escalate else "还没有解决？" if again else "需要人工帮助？"
         st.markdown(f"**{lead}** 转人工后由{ui.md(team)}为您处理，我们会把上面的对话一并转过去。")
         if last.have_ready:
