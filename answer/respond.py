@@ -79,8 +79,7 @@ class Assistant:
             return self._plain(raw, role, m.MSG_NO_TEXT, started, m.NOTICE_NO_TEXT)
         message = clean_message(strip_markup(raw))
         if not message.text:
-            return self._noise_only(raw, role, message, started, asked_before=any(
-                clean_message(strip_markup(clean_input(h or ""))).text for h in history))
+            return self._noise_only(raw, role, message, started, asked_before=bool(self._earlier(history)))
         notice = m.MSG_TRUNCATED.format(n=self.searcher.max_query_chars) if len(raw) > self.searcher.max_query_chars else ""
 
         # One encode for the message, its reading with the conversation, and its issues.
@@ -124,11 +123,15 @@ class Assistant:
     # --- the conversation ----------------------------------------------------------------------
 
     @staticmethod
-    def _context(text: str, history: Sequence[str]) -> str:
+    def _earlier(history: Sequence[str]) -> list[str]:
+        """The customer's earlier messages, cleaned; those of chat-system noise only left out."""
+        return [c.text for c in (clean_message(strip_markup(clean_input(h or ""))) for h in history) if c.text]
+
+    def _context(self, text: str, history: Sequence[str]) -> str:
         """The latest earlier messages a follow-up may lean on (cleaned), or "" for a new topic."""
         if not history or opens_new_topic(text):
             return ""
-        earlier = [c.text for c in (clean_message(strip_markup(clean_input(h or ""))) for h in history) if c.text]
+        earlier = self._earlier(history)
         # Details added after the question ("不知道什么原因", "没用多久的") would crowd it out of
         # the window: the latest messages that say something on their own come first.
         stated = [t for t in earlier if not looks_elliptic(t)] or earlier
