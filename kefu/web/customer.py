@@ -84,13 +84,16 @@ def pick(kefu: Kefu, token: str, i: int, case: str, asked: int | None = None) ->
         chat_store().put(token, chat.answer_again(i, _ask(kefu, chat, question, case, upto=j)))
 
 
+def _answered_before(turns, i: int):
+    """The turns before turn `i` that were answered (not thanks, greetings or "不是"), newest
+    first, with their index."""
+    return ((j, turns[j].answer) for j in range(i - 1, -1, -1) if turns[j].answer.notice not in ui.PLAIN_NOTICES)
+
+
 def turned_down(turns, i: int) -> tuple[int, list[str]]:
     """For a "不是" at turn `i`: the last answered turn before it and the other cases its answer
     held (offered, then related), to offer instead of asking to rephrase only."""
-    for j in range(i - 1, -1, -1):
-        a = turns[j].answer
-        if a.notice in ui.PLAIN_NOTICES:
-            continue
+    for j, a in _answered_before(turns, i):
         if a.case is None or not a.case.title:
             return j, []
         others = [c.title for c in a.alternatives if c.title] + list(a.related)
@@ -110,10 +113,8 @@ def repeats(turns, i: int) -> int:
     if a.notice in ui.PLAIN_NOTICES:
         return 0
     n = 0
-    for t in reversed(turns[:i]):
-        if t.answer.notice in ui.PLAIN_NOTICES:
-            continue
-        if not _same(t.answer, a):
+    for _, before in _answered_before(turns, i):
+        if not _same(before, a):
             break
         n += 1
     return n
