@@ -156,9 +156,9 @@ class Composer:
     def _out_of_scope(self, d: Decision, raw: str, role: str, trigger) -> Answer:
         likely = d.category if d.oos_probability < SURE_OOS else None
         team, ready = self.team(likely)
-        text = (m.MSG_PRESALE if d.presale else m.MSG_OOS) + (
+        text = (m.MSG_UNCOVERED.format(topic=d.uncovered) if d.uncovered else m.MSG_OOS) + (
             m.MSG_OOS_ROUTE.format(category=likely, team=team) if likely else m.MSG_OOS_HUMAN.format(team=team))
-        reason = m.REASON_PRESALE if d.presale else m.REASON_OOS
+        reason = m.REASON_UNCOVERED.format(topic=d.uncovered) if d.uncovered else m.REASON_OOS
         return Answer(
             query=raw, role=role, case=None, confidence=0.0, answer=text, handling_path=(), citations=(),
             escalate=True, escalate_reason=trigger[1] if trigger else reason, latency_ms=0.0,

@@ -151,10 +151,11 @@ def choose(d: Decision, case: str, case_category: dict[str, str]) -> Decision:
                     d.oos_match, d.cases, confidence)
 
 
-def presale(d: Decision) -> Decision:
-    """Refused as a pre-sale question about a product (`core.text.is_presale`): the KB holds no
-    product facts (stock, accessories, specs), so no score makes it an answer."""
-    return replace(d, route="refused", case=None, category=None, faq=None, confidence=0.0, presale=True)
+def uncovered(d: Decision, topic: str) -> Decision:
+    """Refused as a topic the KB does not cover: a pre-sale question about a product
+    (`core.text.is_presale`; the KB holds no stock, accessories or specs) or a topic the KB
+    declares uncovered (`core.text.uncovered_topic`). No score makes it an answer."""
+    return replace(d, route="refused", case=None, category=None, faq=None, confidence=0.0, uncovered=topic)
 
 
 def offered(d: Decision, ratio: float = OFFER_RATIO) -> tuple[CaseScore, ...]:
@@ -167,7 +168,7 @@ def offered(d: Decision, ratio: float = OFFER_RATIO) -> tuple[CaseScore, ...]:
 
 def might_be(d: Decision, ratio: float = OFFER_RATIO) -> tuple[CaseScore, ...]:
     """For a refusal that is not sure: the cases the question may still be about, offered
-    beside the handover. None for a pre-sale question."""
-    if not d.refused or d.presale or d.oos_probability >= SURE_OOS or not d.cases or d.cases[0].score < MIN_MAYBE:
+    beside the handover. None for a topic the KB does not cover."""
+    if not d.refused or d.uncovered or d.oos_probability >= SURE_OOS or not d.cases or d.cases[0].score < MIN_MAYBE:
         return ()
     return tuple(c for c in d.cases if c.score >= ratio * d.cases[0].score)[: MAX_OFFERED - 1]

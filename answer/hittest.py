@@ -41,15 +41,15 @@ class HitTest:
     answer: str
     team: str
     kb_version: str
-    presale: bool = False
+    uncovered: str = ""  # the topic, when refused as one the KB does not cover
 
     @property
     def verdict(self) -> str:
         """One line: what a customer asking this would get."""
         if self.refused:
             where = f"，转{self.team}" if self.team else ""
-            if self.presale:
-                return f"拒答：售前商品咨询，知识库不收录商品信息{where}"
+            if self.uncovered:
+                return f"拒答：{self.uncovered}，知识库不收录{where}"
             return f"拒答：知识库未覆盖（未覆盖概率 {self.oos_probability:.0%} ≥ 阈值 {self.threshold:.0%}）{where}"
         target = f"案例「{self.case}」" if self.case else f"类别「{self.category}」"
         source = f"FAQ {self.faq_id} 的标准答复" if self.faq_id else "服务范围文档的案例说明"
@@ -71,5 +71,5 @@ def hit_test(assistant: Assistant, question: str, top: int = 10) -> HitTest:
         category=answer.case.category if answer.case else (d.category if d else None), faq_id=answer.faq_id,
         confidence=answer.confidence, oos_probability=d.oos_probability if d else 1.0,
         threshold=d.threshold if d else 0.0, answer=answer.answer, team=answer.team or "", kb_version=answer.kb_version,
-        presale=bool(d and d.presale),
+        uncovered=d.uncovered if d else "",
     )

@@ -7,8 +7,10 @@ MSG_OOS = "知识库暂未收录这个问题，无法给出可靠答复。"
 MSG_OOS_ROUTE = "可能属于「{category}」类问题，建议转人工客服（{team}）处理。"
 MSG_OOS_HUMAN = "建议转人工客服（{team}）处理。"
 REASON_OOS = "知识库未覆盖该问题，需人工确认"
-MSG_PRESALE = "商品的库存、规格、配件和选购等售前问题，知识库暂未收录，无法给出可靠答复。"
-REASON_PRESALE = "售前商品咨询，知识库未覆盖，需人工解答"
+# A topic the KB does not cover, named: a pre-sale question, or a line of dict/uncovered.txt.
+PRESALE_TOPIC = "商品的库存、规格、配件和选购等售前问题"
+MSG_UNCOVERED = "{topic}，知识库暂未收录，无法给出可靠答复。"
+REASON_UNCOVERED = "{topic}：知识库未覆盖，需人工解答"
 MSG_HUMAN = "如需人工协助，请联系人工客服（{team}），并准备好：{ready}。"
 # Shown with every answer that rests on an FAQ marked `sample: true`.
 MSG_SAMPLE = "示例内容，以实际政策为准"

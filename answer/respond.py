@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from answer import messages as m
 from answer.compose import Composer
-from answer.decide import DecisionParams, choose, decide, evidence, presale
+from answer.decide import DecisionParams, choose, decide, evidence, uncovered
 from core.errors import InputError
 from core.text import (
     CleanMessage,
@@ -23,6 +23,7 @@ from core.text import (
     opens_new_topic,
     split_issues,
     strip_markup,
+    uncovered_topic,
 )
 from core.types import ROLES, Answer, CaseRef, Decision, OtherIssue
 from retrieval.search import Searcher, SearchResult
@@ -143,8 +144,9 @@ class Assistant:
         short or unsure alone and the conversation makes it surer, or when the conversation makes
         it much surer; a clear new question stands alone."""
         # A pre-sale question is about a product, not about the order talked of before: read with
-        # the conversation, "这款耳机支持降噪吗" would take the parcel's case.
-        if in_context.refused or alone.presale:
+        # the conversation, "这款耳机支持降噪吗" would take the parcel's case. So for any topic
+        # the KB does not cover.
+        if in_context.refused or alone.uncovered:
             return False
         if alone.refused or looks_elliptic(text):
             return True
@@ -155,8 +157,10 @@ class Assistant:
 
     def _read(self, text: str, r: SearchResult, has_order: bool = False) -> _Reading:
         d = decide(r, self.case_category, self.params)
-        if not has_order and is_presale(text):
-            d = presale(d)
+        if topic := uncovered_topic(text, self.version.kb.uncovered):
+            d = uncovered(d, topic)
+        elif not has_order and is_presale(text):
+            d = uncovered(d, m.PRESALE_TOPIC)
         return _Reading(text, r, d, evidence(r))
 
     def _leads(self, first: _Reading) -> bool:

@@ -161,6 +161,8 @@ class KnowledgeBase:
     files: dict[str, str]  # relative path -> sha256 of its bytes
     teams: tuple[Team, ...] = ()
     disabled: tuple[str, ...] = ()  # passages switched off by an editor (dict/disabled.txt): kept, not searched
+    # Topics the KB declares it does not cover, each with the words that name it (dict/uncovered.txt).
+    uncovered: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def team_for(self, category: str | None) -> Team | None:
         """The category's team, else the general desk."""
@@ -210,4 +212,5 @@ class KnowledgeBase:
             files=dict(d["files"]),
             teams=tuple(Team(t["category"], t["name"], tuple(t["have_ready"]), t.get("line", 0)) for t in d.get("teams", ())),
             disabled=tuple(d.get("disabled", ())),
+            uncovered=tuple((topic, tuple(words)) for topic, words in d.get("uncovered", ())),
         )

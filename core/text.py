@@ -236,12 +236,15 @@ _MENU = re.compile(rf"^{_P}(?:订单业务|订单类?|返修退换货|退换货|
 # "嗯+" inside the repeat, no "?" that the punctuation also takes): an ambiguous repeat
 # backtracks exponentially on a long piece that fails at its end.
 _LOOK = r"(?:那我|我)?(?:先|再|去|自己)?(?:看看|找找|查查|试试|等等看?|看一下|试一下)"  # "I'll have a look"
+# "已经评价了", "五星好评": the customer closing the chat after rating it, not asking about reviews.
+_RATED = (r"(?:我|都)*(?:已经?)?(?:给(?:你|您)?)?(?:打了?)?(?:五星|满分)?(?:好评|评价|评分)(?:过|完)?(?:了|啦)(?:哦|哈)?"
+          r"|已经?(?:好评|评价|评分)(?:过|完)?|(?:五星)?好评(?:五星)?|(?:五|\[数字[x\d]*\]|\d)星(?:好评)?|满分")
 _FILLER = re.compile(rf"^{_P}(?:(?:我有(?:个|一个)?(?:别的|其他|其它)?问题(?:要|想)?(?:咨询|问一下|问下)?|我想(?:咨询|问)(?:一下|下)?|"
                      rf"问一下|问下|咨询一下|(?:这个|这|此|我的|我这个)订单(?:呢|啊)?|在线等|急|好的?|好吧|好了|好滴|好嘞|好(?:啊|呀|哒)|行吧?|行啊|那(?:好吧?|好的|行吧?)|我?(?:知道了|明白了)|了解了?|懂了|收到了?|没事了|没有了|没了|可以了?|不用了|"
-                     rf"稍等(?:一下)?|等一下|等下|{_LOOK}|这个|那个|"
+                     rf"稍等(?:一下)?|等一下|等下|{_LOOK}|{_RATED}|这个|那个|"
                      rf"嗯呢?|恩|哦|噢|是的?|对的?|ok|okay|谢谢(?:你|您|啊|了|啦)?|谢了|谢啦|多谢|感谢|辛苦(?:了|啦)?|麻烦(?:你|您)?了|再见|拜拜){_P})+$", re.I)
 # What a message of such words alone says back: thanks or goodbye, a plain "ok", or "no, not that".
-_THANKS = re.compile(r"谢|辛苦|麻烦(?:你|您)?了|再见|拜拜|没有了|没了|不用了")
+_THANKS = re.compile(r"谢|辛苦|麻烦(?:你|您)?了|再见|拜拜|没有了|没了|不用了|评|五星|满分")
 _ACK = re.compile(rf"^{_P}(?:好|行|嗯|恩|哦|噢|是|对|ok|可以|我?知道|我?明白|了解|懂|收到|稍等|等|没事|那(?:好|行)|{_LOOK})", re.I)
 _CORRECTION = re.compile(rf"^{_P}(?:不是|不对|不是的|不是这个|不是这样的?|答非所问){_P}$")
 _ORDER_CARD = re.compile(
@@ -452,6 +455,14 @@ def is_presale(text: str) -> bool:
     """A pre-sale question about a product, with nothing of an order or an after-sales matter."""
     t = text or ""
     return bool(_PRESALE.search(t)) and not _AFTER_PURCHASE.search(t)
+
+
+def uncovered_topic(text: str, topics: Sequence[tuple[str, Sequence[str]]]) -> str | None:
+    """The first topic the KB declares it does not cover (`dict/uncovered.txt`) that the text
+    names. Unlike a pre-sale question, an order word does not bring it back in scope: "旧手机回收
+    的订单查不到了" is about a recycling order, which no case handles."""
+    t = (text or "").lower()
+    return next((topic for topic, words in topics if any(w.lower() in t for w in words)), None)
 
 
 def looks_elliptic(text: str, max_chars: int = 10) -> bool:

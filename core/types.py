@@ -100,7 +100,9 @@ class Decision:
     oos_match: Match | None  # the closest out-of-scope example
     cases: tuple[CaseScore, ...]  # every case with its tempered probability, best first
     confidence: float = 0.0  # the decided label's tempered probability among in-scope labels
-    presale: bool = False  # refused as a pre-sale question about a product, whatever the scores
+    # Refused as a topic the KB does not cover (a pre-sale question, or one of dict/uncovered.txt),
+    # whatever the scores: the topic as the answer names it, else "".
+    uncovered: str = ""
 
     @property
     def refused(self) -> bool:

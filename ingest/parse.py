@@ -174,6 +174,23 @@ def load_escalation(text: str, rel: str) -> list[tuple[str, str]]:
     return pairs
 
 
+UNCOVERED_FILE = "dict/uncovered.txt"
+
+
+def load_uncovered(text: str, rel: str) -> list[tuple[str, tuple[str, ...], int]]:
+    """Topics the KB does not cover: one 'topic word、word' line each, with its line number."""
+    topics = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split(maxsplit=1)
+        words = tuple(w for w in re.split(r"[\s,，、]+", parts[1]) if w) if len(parts) == 2 else ()
+        if not words:
+            raise ValidationError(rel, "每行的格式必须为 '主题 词、词'", i)
+        topics.append((parts[0], words, i))
+    return topics
+
+
 def load_teams(text: str, rel: str) -> list[Team]:
     """Who takes an escalation: one 'category team item、item' line per category, and a
     '通用' line for the general desk."""

@@ -21,7 +21,7 @@ KIND = {"scope": "服务范围", "faq": "FAQ", "playbook": "处理手册", "doc"
 _ORDER = {k: n for n, k in enumerate(KIND)}  # the list reads from the scope down to the word lists
 _DICT_TITLE = {"domain_words.txt": "领域词典", "synonyms.txt": "同义词表", "escalation.txt": "转人工触发词",
                "teams.txt": "转人工团队", "out_of_scope.txt": "库外问题示例",
-               "disabled.txt": "停用的段落"}
+               "disabled.txt": "停用的段落", "uncovered.txt": "不收录的主题"}
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from ingest.collect import read_sources
 from ingest.parse import (
     DISABLED_FILE,
     SCOPE_FILE,
+    UNCOVERED_FILE,
     front_matter,
     load_disabled,
     load_doc,
@@ -21,6 +22,7 @@ from ingest.parse import (
     load_scope,
     load_synonyms,
     load_teams,
+    load_uncovered,
     load_words,
 )
 from ingest.parse_entries import load_faq_rows, load_playbook
@@ -59,10 +61,12 @@ def build_kb(sources: tuple[SourceFile, ...], changed: str | None = None) -> Kno
         synonyms=tuple(parts.synonyms), escalation=tuple(parts.escalation),
         negatives=tuple(dict.fromkeys(parts.negatives)), files=parts.files, teams=tuple(parts.teams),
         disabled=tuple(dict.fromkeys(p for p, _line in parts.disabled)),
+        uncovered=tuple((topic, words) for topic, words, _line in parts.uncovered),
     )
     if not parts.teams_file:
         raise ValidationError(TEAMS_FILE, "缺少转人工团队表：每行写「类别 团队 准备项」，另有一行「通用」作为综合服务台（见 kb/README.md）")
     check(kb, parts.teams_file, changed)
+    _check_uncovered(kb, parts.uncovered, parts.uncovered_file)
     known = {p.id for p in kb.passages} | {f.passage for f in kb.faqs}
     raise_all([ValidationError(DISABLED_FILE, f"停用的段落 '{p}' 不存在（可能已被删除）：请删除这一行", line)
                for p, line in parts.disabled if p not in known][:MAX_ERRORS])
@@ -86,6 +90,8 @@ class _Parts:
     teams: list[Team] = field(default_factory=list)
     teams_file: str = ""
     disabled: list[tuple[str, int]] = field(default_factory=list)
+    uncovered: list[tuple[str, tuple[str, ...], int]] = field(default_factory=list)
+    uncovered_file: str = ""
 
     def add(self, source: SourceFile) -> None:
         rel, data = source.rel, source.data
@@ -112,6 +118,9 @@ class _Parts:
             self.teams_file = rel
         elif rel == DISABLED_FILE:
             self.disabled.extend(load_disabled(text, rel))
+        elif rel == UNCOVERED_FILE:
+            self.uncovered.extend(load_uncovered(text, rel))
+            self.uncovered_file = rel
         elif name == "out_of_scope.txt":
             self.negatives.extend(load_words(text, whole_lines=True))
         else:
@@ -163,6 +172,20 @@ def check(kb: KnowledgeBase, teams_file: str = "", changed: str | None = None) -
 
     if teams_file:
         collect(_check_teams, kb, teams_file)
+    raise_all(errors[:MAX_ERRORS])
+
+
+def _check_uncovered(kb: KnowledgeBase, topics: list[tuple[str, tuple[str, ...], int]], rel: str) -> None:
+    """A topic declared uncovered must not be one an FAQ answers: its questions would be
+    refused before the FAQ is ever read."""
+    errors = []
+    for topic, words, line in topics:
+        for f in kb.faqs:
+            said = next((w for q in (f.question, *f.variants) for w in words if w.lower() in q.lower()), None)
+            if said:
+                errors.append(ValidationError(
+                    rel, f"「{topic}」的词 '{said}' 出现在 FAQ {f.id} 的问法中（{f.file} 第 {f.line} 行）：知识库已经回答这个主题时，"
+                         f"请从这一行删去该词，或改写问法", line))
     raise_all(errors[:MAX_ERRORS])
 
 

@@ -136,12 +136,27 @@ def test_an_order_card_after_a_question_says_a_person_looks_the_order_up(kefu):
 
 def test_a_pre_sale_question_is_refused_with_its_own_reason_and_an_order_keeps_it_in_scope(kefu):
     a = kefu.ask("这个冰箱支持送货上门吗 有现货吗")  # 送货 is a delivery matter: in scope
-    assert not (a.decision and a.decision.presale)
+    assert not (a.decision and a.decision.uncovered)
     b = kefu.ask("这款冰箱有现货吗")
-    assert b.case is None and b.decision.presale and b.escalate
-    assert b.answer.startswith(m.MSG_PRESALE) and b.escalate_reason == m.REASON_PRESALE
+    assert b.case is None and b.decision.uncovered == m.PRESALE_TOPIC and b.escalate
+    assert b.answer.startswith(m.MSG_UNCOVERED.format(topic=m.PRESALE_TOPIC))
+    assert b.escalate_reason == m.REASON_UNCOVERED.format(topic=m.PRESALE_TOPIC)
     c = kefu.ask("订单号：[订单编号] 这款冰箱有现货吗")  # an order card: a question about that order
-    assert not c.decision.presale
+    assert not c.decision.uncovered
     # Not read with the parcel talked of before: it is about a product.
     d = kefu.ask("这款冰箱有现货吗", history=["快递显示签收了但我没收到"])
-    assert d.case is None and d.decision.presale
+    assert d.case is None and d.decision.uncovered == m.PRESALE_TOPIC
+
+
+def test_a_topic_the_kb_declares_uncovered_is_refused_by_name_even_with_an_order(kefu, tiny_kb):
+    assert kefu.ask("旧手机回收的订单查不到了").decision.uncovered == ""
+    (tiny_kb / "dict" / "uncovered.txt").write_text("# 不收录的主题\n以旧换新和旧机回收 以旧换新、回收\n", encoding="utf-8")
+    kefu.ingest()
+    a = kefu.ask("订单号：[订单编号] 旧手机回收的订单查不到了")  # a recycling order: no case handles it
+    assert a.case is None and a.decision.uncovered == "以旧换新和旧机回收" and a.escalate and a.alternatives == ()
+    assert a.answer.startswith(m.MSG_UNCOVERED.format(topic="以旧换新和旧机回收"))
+    assert kefu.hit_test("旧手机回收的订单查不到了").verdict.startswith("拒答：以旧换新和旧机回收，知识库不收录")
+    assert kefu.ask("回收的快递在哪", history=["快递显示签收了但我没收到"]).case is None  # not read with the parcel
+    assert kefu.ask("快递显示签收了但我没收到").case.title == LOST
+    # Only the clause that names it: the other issue of the message is still answered.
+    assert kefu.ask("快递显示签收了但我没收到 另外旧机回收怎么弄").case.title == LOST

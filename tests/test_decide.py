@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from answer.decide import DecisionParams, choose, decide, evidence, fused_logits, might_be, offered, presale
+from answer.decide import DecisionParams, choose, decide, evidence, fused_logits, might_be, offered, uncovered
 from core.types import CaseScore, Chunk, Hit, Match
 from retrieval.search import SearchResult
 
@@ -77,7 +77,7 @@ def test_a_refusal_that_is_not_sure_offers_its_best_cases_and_a_sure_or_pre_sale
     d = decide(weak, CASES, DecisionParams(oos_threshold=0.5, min_evidence=0.87, alpha=0.5))
     assert d.refused and d.oos_probability < 0.5  # refused for its weak evidence
     assert [c.title for c in might_be(d)] == ["包裹丢失或损毁", "冷链商品温控异常"]  # 发票问题 is far behind
-    assert might_be(presale(d)) == ()
+    assert might_be(uncovered(d, "以旧换新和旧机回收")) == ()
     assert might_be(dataclasses.replace(d, oos_probability=0.95)) == ()
     answered = decide(weak, CASES, DecisionParams(oos_threshold=0.5, min_evidence=0.85, alpha=0.5))
     assert not answered.refused and might_be(answered) == ()  # an answer offers through `offered`

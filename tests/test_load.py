@@ -204,3 +204,18 @@ def test_disabled_passages_are_validated_and_left_out_of_search(shipped_kb):
     (shipped_kb / "dict" / "disabled.txt").write_text("faq:LOG-404\n", encoding="utf-8")
     with pytest.raises(ValidationError, match="停用的段落 'faq:LOG-404' 不存在"):
         load_kb(shipped_kb)
+
+
+@pytest.mark.parametrize("lines, line, message", [
+    ("以旧换新和回收\n", 1, "每行的格式必须为 '主题 词、词'"),
+    ("# 注释\n以旧换新和回收 回收\n包裹 签收\n", 3, "「包裹」的词 '签收' 出现在 FAQ T-002 的问法中"),
+])
+def test_an_uncovered_topic_needs_words_and_no_faq_answering_it(tiny_kb, lines, line, message):
+    (tiny_kb / "dict" / "uncovered.txt").write_text(lines, encoding="utf-8")
+    err = _error(tiny_kb)
+    assert err.source == "dict/uncovered.txt" and err.line == line and message in str(err), str(err)
+
+
+def test_uncovered_topics_load_with_their_words(tiny_kb):
+    (tiny_kb / "dict" / "uncovered.txt").write_text("以旧换新和回收 以旧换新、回收，估价\n", encoding="utf-8")
+    assert load_kb(tiny_kb).uncovered == (("以旧换新和回收", ("以旧换新", "回收", "估价")),)

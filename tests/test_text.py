@@ -119,6 +119,11 @@ NOISE = [
     ("这个 运费谁出", "运费谁出", set()),
     ("谢谢 另外发票怎么开", "另外发票怎么开", {"thanks"}),
     ("可以开发票吗", "可以开发票吗", set()),
+    # Rating the chat at its end is a goodbye, not a question about reviews.
+    ("已经评价了", "", {"thanks"}),
+    ("评价了，再见", "", {"thanks"}),
+    ("嗯 五星好评", "", {"ack", "thanks"}),
+    ("评价在哪里看", "评价在哪里看", set()),
 ]
 
 
