@@ -20,6 +20,7 @@ from core.text import (
     is_presale,
     is_vague,
     looks_elliptic,
+    names_purchase,
     opens_new_topic,
     split_issues,
     strip_markup,
@@ -146,7 +147,13 @@ class Assistant:
         # A pre-sale question is about a product, not about the order talked of before: read with
         # the conversation, "这款耳机支持降噪吗" would take the parcel's case. So for any topic
         # the KB does not cover.
-        if in_context.refused or alone.uncovered:
+        if alone.uncovered:
+            return False
+        # A short follow-up to such a topic is still about it ("这个创口贴显示无货" → "多久能到货呢"),
+        # unless it names an order or an after-sales matter of its own ("我的快递怎么还没到").
+        if in_context.uncovered:
+            return looks_elliptic(text) and not names_purchase(text)
+        if in_context.refused:
             return False
         if alone.refused or looks_elliptic(text):
             return True

@@ -451,10 +451,14 @@ _AFTER_PURCHASE = re.compile(
     r"自提|提货|自取|上门|安装|上楼|寄|送到|送达", re.I)
 
 
+def names_purchase(text: str) -> bool:
+    """A word of an order, a payment, a delivery or an after-sales matter."""
+    return bool(_AFTER_PURCHASE.search(text or ""))
+
+
 def is_presale(text: str) -> bool:
     """A pre-sale question about a product, with nothing of an order or an after-sales matter."""
-    t = text or ""
-    return bool(_PRESALE.search(t)) and not _AFTER_PURCHASE.search(t)
+    return bool(_PRESALE.search(text or "")) and not names_purchase(text)
 
 
 def uncovered_topic(text: str, topics: Sequence[tuple[str, Sequence[str]]]) -> str | None:

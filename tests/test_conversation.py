@@ -146,6 +146,11 @@ def test_a_pre_sale_question_is_refused_with_its_own_reason_and_an_order_keeps_i
     # Not read with the parcel talked of before: it is about a product.
     d = kefu.ask("这款冰箱有现货吗", history=["快递显示签收了但我没收到"])
     assert d.case is None and d.decision.uncovered == m.PRESALE_TOPIC
+    # A short follow-up to a pre-sale question is still one; a question about an order is not.
+    e = kefu.ask("多久能到呢", history=["这款冰箱有现货吗"])
+    assert e.case is None and e.decision.uncovered == m.PRESALE_TOPIC
+    assert kefu.ask("多久能到呢").decision.uncovered == ""
+    assert kefu.ask("快递显示签收了但我没收到", history=["这款冰箱有现货吗"]).case.title == LOST
 
 
 def test_a_topic_the_kb_declares_uncovered_is_refused_by_name_even_with_an_order(kefu, tiny_kb):
@@ -157,6 +162,7 @@ def test_a_topic_the_kb_declares_uncovered_is_refused_by_name_even_with_an_order
     assert a.answer.startswith(m.MSG_UNCOVERED.format(topic="以旧换新和旧机回收"))
     assert kefu.hit_test("旧手机回收的订单查不到了").verdict.startswith("拒答：以旧换新和旧机回收，知识库不收录")
     assert kefu.ask("回收的快递在哪", history=["快递显示签收了但我没收到"]).case is None  # not read with the parcel
+    assert kefu.ask("那怎么弄", history=["旧空调回收"]).decision.uncovered == "以旧换新和旧机回收"  # leans on it
     assert kefu.ask("快递显示签收了但我没收到").case.title == LOST
     # Only the clause that names it: the other issue of the message is still answered.
     assert kefu.ask("快递显示签收了但我没收到 另外旧机回收怎么弄").case.title == LOST
