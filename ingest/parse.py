@@ -187,6 +187,9 @@ def load_uncovered(text: str, rel: str) -> list[tuple[str, tuple[str, ...], int]
         words = tuple(w for w in re.split(r"[\s,，、]+", parts[1]) if w) if len(parts) == 2 else ()
         if not words:
             raise ValidationError(rel, "每行的格式必须为 '主题 词、词'", i)
+        # One character names no topic ("评" is in 评价 and in 差评): it would refuse far too much.
+        if short := next((w for w in words if len(w) < 2), None):
+            raise ValidationError(rel, f"词 '{short}' 太短：每个词至少两个字，单字会让大量无关问题被拒答", i)
         topics.append((parts[0], words, i))
     return topics
 

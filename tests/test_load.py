@@ -208,6 +208,7 @@ def test_disabled_passages_are_validated_and_left_out_of_search(shipped_kb):
 
 @pytest.mark.parametrize("lines, line, message", [
     ("以旧换新和回收\n", 1, "每行的格式必须为 '主题 词、词'"),
+    ("以旧换新和回收 回收、旧\n", 1, "词 '旧' 太短"),
     ("# 注释\n以旧换新和回收 回收\n包裹 签收\n", 3, "「包裹」的词 '签收' 出现在 FAQ T-002 的问法中"),
 ])
 def test_an_uncovered_topic_needs_words_and_no_faq_answering_it(tiny_kb, lines, line, message):
