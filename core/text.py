@@ -461,12 +461,18 @@ def is_presale(text: str) -> bool:
     return bool(_PRESALE.search(text or "")) and not names_purchase(text)
 
 
+def topic_word(text: str, words: Sequence[str]) -> str | None:
+    """The first of a topic's words (`dict/uncovered.txt`) that the text holds, case aside: the
+    one match answering and ingest's check against the FAQ phrasings share."""
+    t = (text or "").lower()
+    return next((w for w in words if w.lower() in t), None)
+
+
 def uncovered_topic(text: str, topics: Sequence[tuple[str, Sequence[str]]]) -> str | None:
     """The first topic the KB declares it does not cover (`dict/uncovered.txt`) that the text
     names. Unlike a pre-sale question, an order word does not bring it back in scope: "旧手机回收
     的订单查不到了" is about a recycling order, which no case handles."""
-    t = (text or "").lower()
-    return next((topic for topic, words in topics if any(w.lower() in t for w in words)), None)
+    return next((topic for topic, words in topics if topic_word(text, words)), None)
 
 
 def looks_elliptic(text: str, max_chars: int = 10) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from core.errors import ValidationError, raise_all
 from core.kb import FAQ, GENERAL_DESK, Case, KnowledgeBase, Passage, Playbook, SourceFile, Team
+from core.text import topic_word
 from ingest.collect import read_sources
 from ingest.parse import (
     DISABLED_FILE,
@@ -66,7 +67,7 @@ def build_kb(sources: tuple[SourceFile, ...], changed: str | None = None) -> Kno
     if not parts.teams_file:
         raise ValidationError(TEAMS_FILE, "缺少转人工团队表：每行写「类别 团队 准备项」，另有一行「通用」作为综合服务台（见 kb/README.md）")
     check(kb, parts.teams_file, changed)
-    _check_uncovered(kb, parts.uncovered, parts.uncovered_file)
+    _check_uncovered(kb, parts.uncovered)
     known = {p.id for p in kb.passages} | {f.passage for f in kb.faqs}
     raise_all([ValidationError(DISABLED_FILE, f"停用的段落 '{p}' 不存在（可能已被删除）：请删除这一行", line)
                for p, line in parts.disabled if p not in known][:MAX_ERRORS])
@@ -91,7 +92,6 @@ class _Parts:
     teams_file: str = ""
     disabled: list[tuple[str, int]] = field(default_factory=list)
     uncovered: list[tuple[str, tuple[str, ...], int]] = field(default_factory=list)
-    uncovered_file: str = ""
 
     def add(self, source: SourceFile) -> None:
         rel, data = source.rel, source.data
@@ -120,7 +120,6 @@ class _Parts:
             self.disabled.extend(load_disabled(text, rel))
         elif rel == UNCOVERED_FILE:
             self.uncovered.extend(load_uncovered(text, rel))
-            self.uncovered_file = rel
         elif name == "out_of_scope.txt":
             self.negatives.extend(load_words(text, whole_lines=True))
         else:
@@ -175,16 +174,16 @@ def check(kb: KnowledgeBase, teams_file: str = "", changed: str | None = None) -
     raise_all(errors[:MAX_ERRORS])
 
 
-def _check_uncovered(kb: KnowledgeBase, topics: list[tuple[str, tuple[str, ...], int]], rel: str) -> None:
+def _check_uncovered(kb: KnowledgeBase, topics: list[tuple[str, tuple[str, ...], int]]) -> None:
     """A topic declared uncovered must not be one an FAQ answers: its questions would be
     refused before the FAQ is ever read."""
     errors = []
     for topic, words, line in topics:
         for f in kb.faqs:
-            said = next((w for q in (f.question, *f.variants) for w in words if w.lower() in q.lower()), None)
+            said = next((w for q in (f.question, *f.variants) if (w := topic_word(q, words))), None)
             if said:
                 errors.append(ValidationError(
-                    rel, f"「{topic}」的词 '{said}' 出现在 FAQ {f.id} 的问法中（{f.file} 第 {f.line} 行）：知识库已经回答这个主题时，"
+                    UNCOVERED_FILE, f"「{topic}」的词 '{said}' 出现在 FAQ {f.id} 的问法中（{f.file} 第 {f.line} 行）：知识库已经回答这个主题时，"
                          f"请从这一行删去该词，或改写问法", line))
     raise_all(errors[:MAX_ERRORS])
 
