@@ -23,7 +23,7 @@ MSG_THANKS = "感谢您的咨询，祝您生活愉快！如果还有其他问题
 MSG_ACK = "好的。有需要时，直接把您遇到的问题发给我就行。"
 MSG_CORRECTION = "抱歉，可能没有理解准确。请换个说法，具体说说您遇到的情况，例如：“订单显示已签收但我没收到”。"
 MSG_VAGUE = "请问您指的是哪件事呢？请把问题说完整一些，例如：“订单显示已签收但我没收到，怎么办”。"
-MSG_WANTS_HUMAN = "好的，正在为您转接人工客服。为了让客服更快帮到您，请简单描述一下遇到的问题。"
+MSG_WANTS_HUMAN = "好的，可以为您转人工客服。为了让客服更快帮到您，也可以先简单描述一下遇到的问题。"
 REASON_WANTS_HUMAN = "用户要求转人工"
 
 # Labels of handling-path steps, in the terminal and on the pages.

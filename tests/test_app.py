@@ -306,6 +306,26 @@ def test_three_messages_then_a_handoff_gives_a_reference_number(kb):
     assert ref in plain(at.success[0].value)  # the number stays in view; no second handoff
 
 
+def test_a_first_message_asking_for_a_human_gets_the_handoff_button(kb):
+    at = customer(ok(app().run()))
+    say(at, "我要转人工")
+    assert "可以为您转人工客服" in at.chat_message[1].markdown[0].value
+    box = plain(texts(at))
+    assert "点下方的「转人工」即可转接" in box
+    assert at.button(key="handoff").proto.type == "primary"
+    at.button(key="handoff").click().run()
+    ref = re.search(r"KF-\d{8}-\d{4}", plain(ok(at).success[0].value)).group(0)
+    assert [m.question for m in handoff.get(load_settings(), ref).messages] == ["我要转人工"]
+
+
+def test_asking_for_a_human_after_a_question_keeps_that_questions_team(kb):
+    at = customer(ok(app().run()))
+    say(at, QUESTION)
+    say(at, "转人工")
+    box = plain(texts(at))
+    assert "点下方的「转人工」即可转接" in box and "转人工后由物流理赔组为您处理" in box
+
+
 def test_the_chat_survives_a_reload_of_the_tab(kb):
     at = customer(ok(app().run()))
     say(at, QUESTION)

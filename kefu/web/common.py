@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import streamlit as st
 
-from answer.messages import KIND_LABEL, MSG_SAMPLE, NOTICE_CORRECTION, PLAIN_NOTICES  # noqa: F401 - the pages' wording
+from answer.messages import KIND_LABEL, MSG_SAMPLE, NOTICE_CORRECTION, NOTICE_WANTS_HUMAN, PLAIN_NOTICES  # noqa: F401 - the pages' wording
 from core.errors import BusyError, KefuError
 from core.settings import Settings, load_settings
 from core.types import Answer, Hooks

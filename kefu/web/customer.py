@@ -197,21 +197,25 @@ def show_turn(kefu: Kefu, token: str, turns, i: int) -> None:
 def handoff_box(kefu: Kefu, token: str, chat: Conversation) -> None:
     """Who takes over and what to have ready; the 转人工 button; once pressed, the reference number."""
     answered = [t.answer for t in chat.turns if t.answer.notice not in ui.PLAIN_NOTICES]
-    if not answered:
+    # A bare "转人工" holds no question but is the clearest call for the button; the team stays
+    # the one of the question asked, if any.
+    asked_human = [t.answer for t in chat.turns if t.answer.notice == ui.NOTICE_WANTS_HUMAN]
+    if not answered and not asked_human:
         return
     with st.container(border=True):
         if chat.handoff:
             st.success(f"已为您转接人工客服（{ui.md(chat.handoff_team)}），转人工单号：**{ui.md(chat.handoff)}**。"
                        "联系人工客服时请提供这个单号。", icon=":material/support_agent:")
             return
-        last = next((a for a in reversed(answered) if a.team), answered[-1])
+        last = next((a for a in reversed(answered) if a.team), answered[-1] if answered else asked_human[-1])
         team = last.team or "人工客服"
         again = repeats(chat.turns, len(chat.turns) - 1) > 0
-        lead = "这个问题需要人工客服处理。" if last.escalate else "还没有解决？" if again else "需要人工帮助？"
+        lead = ("点下方的「转人工」即可转接。" if chat.turns[-1].answer.notice == ui.NOTICE_WANTS_HUMAN else
+                "这个问题需要人工客服处理。" if last.escalate else "还没有解决？" if again else "需要人工帮助？")
         st.markdown(f"**{lead}** 转人工后由{ui.md(team)}为您处理，我们会把上面的对话一并转过去。")
         if last.have_ready:
             st.markdown("请先准备好：" + "、".join(ui.md(x) for x in last.have_ready))
-        st.button("转人工", icon=":material/support_agent:", key="handoff", type="primary" if last.escalate or again else "secondary",
+        st.button("转人工", icon=":material/support_agent:", key="handoff", type="primary" if last.escalate or again or asked_human else "secondary",
                   on_click=hand_over, args=(kefu, token))
 
 
