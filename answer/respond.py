@@ -149,10 +149,10 @@ class Assistant:
         # the KB does not cover.
         if alone.uncovered:
             return False
-        # A short follow-up to such a topic is still about it ("这个创口贴显示无货" → "多久能到货呢"),
+        # A follow-up to such a topic is still about it ("这个创口贴显示无货" → "多久能到货呢"),
         # unless it names an order or an after-sales matter of its own ("我的快递怎么还没到").
         if in_context.uncovered:
-            return looks_elliptic(text) and not names_purchase(text)
+            return not names_purchase(text)
         if in_context.refused:
             return False
         if alone.refused or looks_elliptic(text):

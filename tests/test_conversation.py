@@ -163,6 +163,9 @@ def test_a_topic_the_kb_declares_uncovered_is_refused_by_name_even_with_an_order
     assert kefu.hit_test("旧手机回收的订单查不到了").verdict.startswith("拒答：以旧换新和旧机回收，知识库不收录")
     assert kefu.ask("回收的快递在哪", history=["快递显示签收了但我没收到"]).case is None  # not read with the parcel
     assert kefu.ask("那怎么弄", history=["旧空调回收"]).decision.uncovered == "以旧换新和旧机回收"  # leans on it
+    # So does a longer one that names nothing of an order or an after-sales matter of its own.
+    longer = kefu.ask("价格是按原价算还是按优惠价算的呢", history=["旧空调回收"])
+    assert longer.decision.uncovered == "以旧换新和旧机回收"
     assert kefu.ask("快递显示签收了但我没收到").case.title == LOST
     # Only the clause that names it: the other issue of the message is still answered.
     assert kefu.ask("快递显示签收了但我没收到 另外旧机回收怎么弄").case.title == LOST
