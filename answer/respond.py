@@ -210,7 +210,7 @@ class Assistant:
             return self._plain(raw, role, m.MSG_THANKS, started, m.NOTICE_THANKS)
         if s.ack and not (s.greeting or s.menu):
             return self._plain(raw, role, m.MSG_ACK, started, m.NOTICE_ACK)
-        return self._plain(raw, role, m.MSG_GREETING, started, m.NOTICE_GREETING)
+        return self._plain(raw, role, m.MSG_GREETING_AGAIN if asked_before else m.MSG_GREETING, started, m.NOTICE_GREETING)
 
     def _plain(self, raw: str, role: str, message: str, started: float, notice: str) -> Answer:
         return Answer(query=raw, role=role, case=None, confidence=0.0, answer=message, handling_path=(),

@@ -240,12 +240,12 @@ _LOOK = r"(?:那我|我)?(?:先|再|去|自己)?(?:看看|找找|查查|试试|�
 _RATED = (r"(?:我|都)*(?:已经?)?(?:给(?:你|您)?)?(?:打了?)?(?:五星|满分)?(?:好评|评价|评分)(?:过|完)?(?:了|啦)(?:哦|哈)?"
           r"|已经?(?:好评|评价|评分)(?:过|完)?|(?:五星)?好评(?:五星)?|(?:五|\[数字[x\d]*\]|\d)星(?:好评)?|满分")
 _FILLER = re.compile(rf"^{_P}(?:(?:我有(?:个|一个)?(?:别的|其他|其它)?问题(?:要|想)?(?:咨询|问一下|问下)?|我想(?:咨询|问)(?:一下|下)?|"
-                     rf"问一下|问下|咨询一下|(?:这个|这|此|我的|我这个)订单(?:呢|啊)?|在线等|急|好的?|好吧|好了|好滴|好嘞|好(?:啊|呀|哒)|行吧?|行啊|那(?:好吧?|好的|行吧?)|我?(?:知道了|明白了)|了解了?|懂了|收到了?|没事了|没有了|没了|可以了?|不用了|"
+                     rf"问一下|问下|咨询一下|(?:这个|这|此|我的|我这个)订单(?:呢|啊)?|在线等|急|好的?|好吧|好了|好滴|好嘞|好(?:啊|呀|哒)|行吧?|行啊|那(?:好吧?|好的|行吧?)|我?(?:知道了|明白了)|了解了?|懂了|收到了?|没事了|没有了|没了|可以了?|不用了|(?:那就?)?算了(?:吧|算了)?|"
                      rf"稍等(?:一下)?|等一下|等下|{_LOOK}|{_RATED}|这个|那个|"
                      rf"嗯呢?|恩|哦|噢|是的?|对的?|ok|okay|谢谢(?:你|您|啊|了|啦)?|谢了|谢啦|多谢|感谢|辛苦(?:了|啦)?|麻烦(?:你|您)?了|再见|拜拜){_P})+$", re.I)
 # What a message of such words alone says back: thanks or goodbye, a plain "ok", or "no, not that".
 _THANKS = re.compile(r"谢|辛苦|麻烦(?:你|您)?了|再见|拜拜|没有了|没了|不用了|评|五星|满分")
-_ACK = re.compile(rf"^{_P}(?:好|行|嗯|恩|哦|噢|是|对|ok|可以|我?知道|我?明白|了解|懂|收到|稍等|等|没事|那(?:好|行)|{_LOOK})", re.I)
+_ACK = re.compile(rf"^{_P}(?:好|行|嗯|恩|哦|噢|是|对|ok|可以|我?知道|我?明白|了解|懂|收到|稍等|等|没事|那(?:好|行)|(?:那就?)?算了|{_LOOK})", re.I)
 _CORRECTION = re.compile(rf"^{_P}(?:不是|不对|不是的|不是这个|不是这样的?|答非所问){_P}$")
 _ORDER_CARD = re.compile(
     r"(?:顾客通过点击\S*?信息发送[:：]?)?"
@@ -274,7 +274,7 @@ _WORDY = re.compile(r"[\u4e00-\u9fffA-Za-z]")
 class ChatSignals:
     """What the chat system's text said, once cut out of a message."""
 
-    has_order: bool = False  # an order card or order number: there is an order to look up
+    has_order: bool = False  # an order card, order, service-order or waybill number: there is something to look up
     has_amount: bool = False
     has_link: bool = False  # a pasted product or page link: there is a product to ask about
     wants_human: bool = False
@@ -312,7 +312,7 @@ def clean_message(text: str) -> CleanMessage:
     for segment in t.split():
         if "订单金额" in segment or "[金额" in segment:
             flags["has_amount"] = True
-        for pattern, flag in ((_LINK, "has_link"), (_SERVICE_ORDER, None), (_WAYBILL, None), (_ORDER_CARD, "has_order")):
+        for pattern, flag in ((_LINK, "has_link"), (_SERVICE_ORDER, "has_order"), (_WAYBILL, "has_order"), (_ORDER_CARD, "has_order")):
             if pattern.search(segment):
                 segment = pattern.sub(" ", segment)
                 if flag:

@@ -128,6 +128,15 @@ def test_a_bare_follow_up_with_no_conversation_asks_what_it_is_about(kefu):
     assert human.notice != m.NOTICE_VAGUE and human.escalate
 
 
+def test_a_greeting_or_menu_click_after_a_question_is_not_a_second_welcome(kefu):
+    assert kefu.ask("人呢").answer == m.MSG_GREETING
+    for noise in ("人呢", "发票类咨询", "京东快递(移动端)"):
+        a = kefu.ask(noise, history=["快递显示签收了但我没收到"])
+        assert (a.answer, a.case) == (m.MSG_GREETING_AGAIN, None)
+    # A service-order number after a question answers "which one?", as an order card does.
+    assert kefu.ask("售后服务单号:[数字x]", history=["退货单还没处理"]).answer == m.MSG_ORDER_AFTER_QUESTION
+
+
 def test_an_order_card_after_a_question_says_a_person_looks_the_order_up(kefu):
     a = kefu.ask("子订单：[订单编号]", history=["快递显示签收了但我没收到"])
     assert (a.notice, a.answer, a.case) == (m.NOTICE_ORDER_ONLY, m.MSG_ORDER_AFTER_QUESTION, None)
