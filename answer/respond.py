@@ -202,6 +202,8 @@ class Assistant:
             # After a question, an order card answers "which order?": only a person can look it up.
             text = m.MSG_ORDER_AFTER_QUESTION if asked_before else m.MSG_ORDER_ONLY
             return self._plain(raw, role, text, started, m.NOTICE_ORDER_ONLY)
+        if s.number and asked_before:
+            return self._plain(raw, role, m.MSG_NUMBER_AFTER_QUESTION, started, m.NOTICE_ORDER_ONLY)
         if s.has_link:
             return self._plain(raw, role, m.MSG_LINK_ONLY, started, m.NOTICE_LINK_ONLY)
         if s.correction:

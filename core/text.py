@@ -283,6 +283,7 @@ class ChatSignals:
     thanks: bool = False  # thanks or a goodbye
     ack: bool = False  # a plain "ok", "稍等"
     correction: bool = False  # "不是": the last answer missed
+    number: bool = False  # a bare number or code: after a question, most likely the one asked about
     repeated: int = 0  # lines dropped as repeats
 
 
@@ -347,6 +348,7 @@ def clean_message(text: str) -> CleanMessage:
                 continue
             if _ONLY_NUMBERS.match(piece):
                 flags["has_order"] |= "订单" in piece
+                flags["number"] = True
                 continue
             lead = _LEADING_GREETING.match(piece)
             if lead and lead.end() < len(piece):

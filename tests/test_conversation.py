@@ -135,6 +135,9 @@ def test_a_greeting_or_menu_click_after_a_question_is_not_a_second_welcome(kefu)
         assert (a.answer, a.case) == (m.MSG_GREETING_AGAIN, None)
     # A service-order number after a question answers "which one?", as an order card does.
     assert kefu.ask("售后服务单号:[数字x]", history=["退货单还没处理"]).answer == m.MSG_ORDER_AFTER_QUESTION
+    # So does a bare number; without a question before it, it is only a greeting's worth.
+    assert kefu.ask("[数字x]", history=["退货单还没处理"]).answer == m.MSG_NUMBER_AFTER_QUESTION
+    assert kefu.ask("[数字x]").answer == m.MSG_GREETING
 
 
 def test_an_order_card_after_a_question_says_a_person_looks_the_order_up(kefu):

@@ -102,6 +102,8 @@ NOISE = [
     ("好了没有", "好了没有", set()),
     ("运单号：JD0123456789 一直不动", "一直不动", {"has_order"}),  # a waybill: something to look up
     ("售后服务单号:[数字x]", "", {"has_order"}),
+    ("[数字x]", "", {"number"}),
+    ("JD12345678", "", {"number"}),
     ("算了算了", "", {"ack"}),
     ("那算了 先帮我看下昨天那单到哪了", "先帮我看下昨天那单到哪了", {"ack"}),
     ("还没到 还没到", "还没到", set()),
@@ -134,7 +136,7 @@ NOISE = [
 def test_clean_message_cuts_chat_noise_and_keeps_its_signals(message, left, signals):
     c = clean_message(message)
     assert c.text == left
-    flags = {"greeting", "wants_human", "menu", "has_order", "has_amount", "has_link", "thanks", "ack", "correction"}
+    flags = {"greeting", "wants_human", "menu", "has_order", "has_amount", "has_link", "thanks", "ack", "correction", "number"}
     assert {f for f in flags if getattr(c.signals, f)} == signals
 
 
