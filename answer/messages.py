@@ -10,6 +10,7 @@ REASON_OOS = "知识库未覆盖该问题，需人工确认"
 # A topic the KB does not cover, named: a pre-sale question, or a line of dict/uncovered.txt.
 PRESALE_TOPIC = "商品的库存、规格、配件和选购等售前问题"
 MSG_UNCOVERED = "{topic}，知识库暂未收录，无法给出可靠答复。"
+MSG_UNCOVERED_ALSO = "这一点请转人工客服解答。"  # said of another issue of the message
 REASON_UNCOVERED = "{topic}不在知识库范围内，需人工解答"
 MSG_HUMAN = "如需人工协助，请联系人工客服（{team}），并准备好：{ready}。"
 # Shown with every answer that rests on an FAQ marked `sample: true`.

@@ -106,6 +106,11 @@ class Assistant:
             main, issues = found[1], []
         elif issues and self._leads(issues[0]):
             main, issues = issues[0], issues[1:]
+        elif issues and main.decision.uncovered:
+            # A topic the KB does not cover, named first, does not hide an answerable issue after it.
+            lead = next((x for x in issues if self._leads(x)), None)
+            if lead is not None:
+                main, issues = lead, [x for x in issues if x is not lead]
         if vague and not leaned:
             return self._plain(raw, role, m.MSG_VAGUE, started, m.NOTICE_VAGUE)
         r, d = main.result, main.decision
@@ -180,6 +185,11 @@ class Assistant:
         seen = {d.case}
         for x in readings:
             c = x.decision
+            if c.uncovered:  # no case to name, but the customer asked: say it is not covered
+                if c.uncovered not in seen:
+                    seen.add(c.uncovered)
+                    found.append(OtherIssue(x.text, CaseRef(None, "", 0.0), m.MSG_UNCOVERED.format(topic=c.uncovered) + m.MSG_UNCOVERED_ALSO))
+                continue
             if c.route != "case" or c.case in seen or c.confidence < self.params.confidence_of(OTHER_ISSUE_MARGIN) or x.evidence < self.params.min_evidence:
                 continue
             seen.add(c.case)

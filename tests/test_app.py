@@ -207,6 +207,17 @@ def test_a_question_outside_the_kb_goes_to_a_named_team(kb, monkeypatch):
     assert banner.startswith("需转人工（") and re.search(r"（(.+组|综合服务台)）", banner)
 
 
+def test_another_issue_the_kb_does_not_cover_is_named_without_a_case(kb):
+    message = "快递显示签收了但我没收到 另外旧机回收怎么弄"
+    at = ask_agent(ok(app().run()), message)
+    shown = plain(texts(at))
+    assert "「旧机回收怎么弄」→ **知识库未收录**" in shown and "以旧换新和旧机回收，知识库暂未收录" in shown
+    assert not [b for b in at.button if str(b.key).startswith("also_")]  # no case to open
+    chat = customer(ok(app().run()))
+    say(chat, message)
+    assert "**您还提到「旧机回收怎么弄」**：以旧换新和旧机回收，知识库暂未收录" in plain(texts(chat))
+
+
 def test_feedback_is_stored_with_phone_numbers_masked(kb):
     at = ask_agent(ok(app().run()), f"{QUESTION}，我的电话13812345678")
     at.text_input(key="fb_comment").input("应该先核实 13812345678 的签收人")

@@ -163,6 +163,9 @@ def test_a_pre_sale_question_is_refused_with_its_own_reason_and_an_order_keeps_i
     assert e.case is None and e.decision.uncovered == m.PRESALE_TOPIC
     assert kefu.ask("多久能到呢").decision.uncovered == ""
     assert kefu.ask("快递显示签收了但我没收到", history=["这款冰箱有现货吗"]).case.title == LOST
+    # A pre-sale clause beside an after-sales one: the latter is answered, the former listed.
+    f = kefu.ask("这款冰箱有现货吗 另外快递显示签收了但我没收到")
+    assert f.case.title == LOST and [(o.text, o.case.title) for o in f.also] == [("这款冰箱有现货吗", None)]
 
 
 def test_a_topic_the_kb_declares_uncovered_is_refused_by_name_even_with_an_order(kefu, tiny_kb):
@@ -179,5 +182,11 @@ def test_a_topic_the_kb_declares_uncovered_is_refused_by_name_even_with_an_order
     longer = kefu.ask("价格是按原价算还是按优惠价算的呢", history=["旧空调回收"])
     assert longer.decision.uncovered == "以旧换新和旧机回收"
     assert kefu.ask("快递显示签收了但我没收到").case.title == LOST
-    # Only the clause that names it: the other issue of the message is still answered.
-    assert kefu.ask("快递显示签收了但我没收到 另外旧机回收怎么弄").case.title == LOST
+    # Only the clause that names it: the other issue of the message is still answered, whichever
+    # comes first, and the uncovered one is listed with what the KB can say of it.
+    for message in ("快递显示签收了但我没收到 另外旧机回收怎么弄", "旧机回收怎么弄 另外快递显示签收了但我没收到"):
+        both = kefu.ask(message)
+        assert both.case.title == LOST
+        assert [(o.text, o.case.title, o.answer) for o in both.also] == [
+            ("旧机回收怎么弄", None, m.MSG_UNCOVERED.format(topic="以旧换新和旧机回收") + m.MSG_UNCOVERED_ALSO)]
+        assert both.to_json()["also"][0]["case"] == {"category": "", "title": None}

@@ -77,6 +77,10 @@ def other_issues(kefu: Kefu, a: Answer) -> None:
     with st.container(border=True):
         st.markdown("**客户还提到**")
         for i, o in enumerate(a.also):
+            if not o.case.title:  # a topic the KB does not cover: nothing to open
+                st.markdown(f"「{ui.md(o.text)}」→ **知识库未收录**")
+                st.caption(ui.md(o.answer))
+                continue
             st.markdown(f"「{ui.md(o.text)}」→ **{ui.md(o.case.title)}**（{ui.md(o.case.category)}）")
             st.caption(ui.md(o.answer))
             st.button(f"按「{o.case.title}」处理", key=f"also_{_gen()}_{i}", on_click=ask, args=(kefu, a.query, o.case.title))

@@ -156,7 +156,8 @@ def render_answer(a: Answer, repeated: int = 0) -> None:
     if a.sample:
         st.caption(f":material/info: {ui.MSG_SAMPLE}")
     for o in a.also:
-        st.markdown(f"**您还提到「{ui.md(o.text)}」**（{ui.md(o.case.title)}）：{ui.md(o.answer)}")
+        named = f"（{ui.md(o.case.title)}）" if o.case.title else ""  # no case: a topic the KB does not cover
+        st.markdown(f"**您还提到「{ui.md(o.text)}」**{named}：{ui.md(o.answer)}")
     if a.self_service:
         st.markdown("**您可以先自己试试：**\n\n" + "\n".join(
             f"{n}. {ui.md(s.text)}" for n, s in enumerate(a.self_service, start=1)))
