@@ -201,14 +201,15 @@ def handoff_box(kefu: Kefu, token: str, chat: Conversation) -> None:
     # A bare "转人工" holds no question but is the clearest call for the button; the team stays
     # the one of the question asked, if any.
     asked_human = [t.answer for t in chat.turns if t.answer.notice == ui.NOTICE_WANTS_HUMAN]
-    if not answered and not asked_human:
+    shown = answered or asked_human
+    if not shown:
         return
     with st.container(border=True):
         if chat.handoff:
             st.success(f"已为您转接人工客服（{ui.md(chat.handoff_team)}），转人工单号：**{ui.md(chat.handoff)}**。"
                        "联系人工客服时请提供这个单号。", icon=":material/support_agent:")
             return
-        last = next((a for a in reversed(answered) if a.team), answered[-1] if answered else asked_human[-1])
+        last = next((a for a in reversed(shown) if a.team), shown[-1])
         team = last.team or "人工客服"
         again = repeats(chat.turns, len(chat.turns) - 1) > 0
         lead = ("点下方的「转人工」即可转接。" if chat.turns[-1].answer.notice == ui.NOTICE_WANTS_HUMAN else
