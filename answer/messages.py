@@ -19,6 +19,8 @@ MSG_SAMPLE = "示例内容，以实际政策为准"
 MSG_GREETING = "您好，请问有什么可以帮您？请描述您遇到的问题，例如：“物流显示签收了但我没收到”。"
 # The same mid-conversation ("人呢", a menu click after a question): no second welcome.
 MSG_GREETING_AGAIN = "我在。请问还有什么可以帮您？直接把问题发给我就行；需要人工时，也可以转人工客服。"
+# "??" or "嗯?" after an answer: it did not land, or the customer is waiting.
+MSG_PUZZLED = "我在。如果上面的答复没有说清楚，请换个说法再问一次；需要人工时，也可以转人工客服。"
 MSG_ORDER_ONLY = "已收到您发来的订单信息。请问这个订单遇到了什么问题？例如物流、退换货、退款或发票。"
 MSG_ORDER_AFTER_QUESTION = "已收到您发来的订单信息。知识助手查不到订单的具体情况，需要核实这个订单时，请转人工客服，客服会按订单号为您查询。"
 MSG_NUMBER_AFTER_QUESTION = "收到。知识助手查不到订单、单号等具体信息，需要核实时，请转人工客服，客服会按您提供的号码为您查询。"

@@ -18,6 +18,7 @@ from core.text import (
     drop_lead_in,
     has_content,
     is_presale,
+    is_puzzled,
     is_vague,
     looks_elliptic,
     names_purchase,
@@ -77,6 +78,8 @@ class Assistant:
         raw = clean_input(query or "")
         if not raw.strip():
             return self._plain(raw, role, m.MSG_EMPTY, started, m.NOTICE_EMPTY)
+        if is_puzzled(raw) and self._earlier(history):
+            return self._plain(raw, role, m.MSG_PUZZLED, started, m.NOTICE_GREETING)
         if not has_content(strip_markup(raw)):
             return self._plain(raw, role, m.MSG_NO_TEXT, started, m.NOTICE_NO_TEXT)
         message = clean_message(strip_markup(raw))

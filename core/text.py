@@ -370,6 +370,14 @@ def clean_message(text: str) -> CleanMessage:
     return CleanMessage(" ".join(kept), ChatSignals(**flags, repeated=repeated))
 
 
+_PUZZLED = re.compile(r"^\s*(?:嗯|啊|额|呃|哈|啥|什么|怎么了)?\s*[?？]+\s*$")
+
+
+def is_puzzled(text: str) -> bool:
+    """"??", "嗯?", "啥?": mid-chat, the customer did not follow the last answer or is waiting."""
+    return bool(_PUZZLED.match(text or ""))
+
+
 # Words that open a new topic in a running conversation ("另外…", "还有个事…").
 _CONNECTIVE = r"(?:还有(?:个事|就是|一个问题|个问题)?|另外|顺便(?:问一下|问下)?|而且|并且|再就是|再问(?:一下|下)?|还想问(?:一下)?|对了|以及|同时)"
 _CLAUSE_BREAK = re.compile(rf"[,，。.!！?？;；\s]+|(?={_CONNECTIVE})")

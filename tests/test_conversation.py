@@ -133,6 +133,10 @@ def test_a_greeting_or_menu_click_after_a_question_is_not_a_second_welcome(kefu)
     for noise in ("人呢", "发票类咨询", "京东快递(移动端)"):
         a = kefu.ask(noise, history=["快递显示签收了但我没收到"])
         assert (a.answer, a.case) == (m.MSG_GREETING_AGAIN, None)
+    # "??" or "嗯?" after an answer: it did not land; alone, "??" still holds no text.
+    for puzzled in ("??", "嗯?", "啥？"):
+        assert kefu.ask(puzzled, history=["快递显示签收了但我没收到"]).answer == m.MSG_PUZZLED
+    assert kefu.ask("??").answer == m.MSG_NO_TEXT
     # A service-order number after a question answers "which one?", as an order card does.
     assert kefu.ask("售后服务单号:[数字x]", history=["退货单还没处理"]).answer == m.MSG_ORDER_AFTER_QUESTION
     # So does a bare number; without a question before it, it is only a greeting's worth.
