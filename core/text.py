@@ -216,7 +216,7 @@ _PLACEHOLDER_WORD = {"数字": "几", "金额": "几元", "订单编号": "订�
                      "手机号": "手机号", "组织机构": "公司", "邮箱": "邮箱", "身份证号": "身份证号"}
 _P = r"[\s,.!?~，。！？～、…:：;；'\"“”‘’()（）【】\[\]<>《》\-_=+*#@&^%$`|/\\]*"
 _GREETING = re.compile(
-    rf"^{_P}(?:(?:你好|您好|你们好|hi|hello|hey|哈喽|嗨|亲|在吗|在么|在嘛|在不|在不在|在线吗|还在吗|有人吗|有人在吗|"
+    rf"^{_P}(?:(?:你好|您好|你们好|hi|hello|hey|哈喽|嗨|亲|在吗|在么|在嘛|在不|在不在|在线吗|还在吗|在|有人吗|有人在吗|"
     rf"早上好|上午好|中午好|下午好|晚上好|客服|美女|小姐姐|请问|人呢|还有人吗|人去哪了|怎么不回(?:复|答|话)?了?|怎么没人回(?:复|答)?){_P})+$", re.I)
 _LEADING_GREETING = re.compile(r"^(?:(?:你好(?![像象])|您好|你们好|hi|hello|哈喽|亲|亲亲|在吗|在么|有人吗)(?:[,，。!！?？~～\s]+|(?=[\u4e00-\u9fff])))+", re.I)
 _HUMAN = re.compile(
@@ -240,11 +240,11 @@ _LOOK = r"(?:那我|我)?(?:先|再|去|自己)?(?:看看|找找|查查|试试|�
 _RATED = (r"(?:我|都)*(?:已经?)?(?:给(?:你|您)?)?(?:打了?)?(?:五星|满分)?(?:好评|评价|评分)(?:过|完)?(?:了|啦)(?:哦|哈)?"
           r"|已经?(?:好评|评价|评分)(?:过|完)?|(?:五星)?好评(?:五星)?|(?:五|\[数字[x\d]*\]|\d)星(?:好评)?|满分")
 _FILLER = re.compile(rf"^{_P}(?:(?:我有(?:个|一个)?(?:别的|其他|其它)?问题(?:要|想)?(?:咨询|问一下|问下)?|我想(?:咨询|问)(?:一下|下)?|"
-                     rf"问一下|问下|咨询一下|(?:这个|这|此|我的|我这个)订单(?:呢|啊)?|在线等|急|好的?|好吧|好了|好滴|好嘞|好(?:啊|呀|哒)|行吧?|行啊|那(?:好吧?|好的|行吧?)|我?(?:知道了|明白了)|了解了?|懂了|收到了?|没事了|没有了|没了|可以了?|不用了|(?:那就?)?算了(?:吧|算了)?|"
+                     rf"问一下|问下|咨询一下|(?:这个|这|此|我的|我这个)订单(?:呢|啊)?|在线等|急|好的?|好吧|好了|好滴|好嘞|好(?:啊|呀|哒)|行吧?|行啊|那(?:好吧?|好的|行吧?)|我?(?:知道了|明白了)|了解了?|懂了|收到了?|没事了|没有了|没了|没有?(?:别的|其他|其它)(?:事|问题)了?|可以了?|不用了|(?:那就?)?算了(?:吧|算了)?|"
                      rf"稍等(?:一下)?|等一下|等下|{_LOOK}|{_RATED}|这个|那个|"
                      rf"嗯呢?|恩|哦|噢|是的?|对的?|ok|okay|谢谢(?:你|您|啊|了|啦)?|谢了|谢啦|多谢|感谢|辛苦(?:了|啦)?|麻烦(?:你|您)?了|再见|拜拜){_P})+$", re.I)
 # What a message of such words alone says back: thanks or goodbye, a plain "ok", or "no, not that".
-_THANKS = re.compile(r"谢|辛苦|麻烦(?:你|您)?了|再见|拜拜|没有了|没了|不用了|评|五星|满分")
+_THANKS = re.compile(r"谢|辛苦|麻烦(?:你|您)?了|再见|拜拜|没有了|没了|没有?(?:别的|其他|其它)|不用了|评|五星|满分")
 _ACK = re.compile(rf"^{_P}(?:好|行|嗯|恩|哦|噢|是|对|ok|可以|我?知道|我?明白|了解|懂|收到|稍等|等|没事|那(?:好|行)|(?:那就?)?算了|{_LOOK})", re.I)
 _CORRECTION = re.compile(rf"^{_P}(?:不是|不对|不是的|不是这个|不是这样的?|答非所问){_P}$")
 _ORDER_CARD = re.compile(
@@ -266,7 +266,7 @@ _REPEATED_CHAR = re.compile(r"([^\W\d_])\1{3,}")  # "啊啊啊啊…" carries no
 # it is said in full ("M尺码").
 _SIZE = re.compile(r"(?<![A-Za-z])([Xx]{0,4}[SsLl]|[Mm]|[Xx]{1,4})号")
 # Order or waybill numbers alone ("JD1234567"); a word such as "iPhone" is not one.
-_ONLY_NUMBERS = re.compile(rf"^{_P}(?:(?:\[[^\]]*\]|[A-Za-z]{{0,4}}\d+[A-Za-z]{{0,2}}){_P})+$")
+_ONLY_NUMBERS = re.compile(rf"^{_P}(?:[A-Za-z]{{0,4}}(?:\[[^\]]*\]|\d+)[A-Za-z]{{0,2}}{_P})+$")
 _WORDY = re.compile(r"[\u4e00-\u9fffA-Za-z]")
 
 
@@ -370,11 +370,11 @@ def clean_message(text: str) -> CleanMessage:
     return CleanMessage(" ".join(kept), ChatSignals(**flags, repeated=repeated))
 
 
-_PUZZLED = re.compile(r"^\s*(?:嗯|啊|额|呃|哈|啥|什么|怎么了)?\s*[?？]+\s*$")
+_PUZZLED = re.compile(r"^\s*(?:(?:嗯|啊|额|呃|哈|啥|什么|怎么了)?\s*[?？]+|[…]+|\.{3,})\s*$")
 
 
 def is_puzzled(text: str) -> bool:
-    """"??", "嗯?", "啥?": mid-chat, the customer did not follow the last answer or is waiting."""
+    """"??", "嗯?", "啥?", "……": mid-chat, the customer did not follow the last answer or is waiting."""
     return bool(_PUZZLED.match(text or ""))
 
 

@@ -134,7 +134,7 @@ def test_a_greeting_or_menu_click_after_a_question_is_not_a_second_welcome(kefu)
         a = kefu.ask(noise, history=["快递显示签收了但我没收到"])
         assert (a.answer, a.case) == (m.MSG_GREETING_AGAIN, None)
     # "??" or "嗯?" after an answer: it did not land; alone, "??" still holds no text.
-    for puzzled in ("??", "嗯?", "啥？"):
+    for puzzled in ("??", "嗯?", "啥？", "……"):
         assert kefu.ask(puzzled, history=["快递显示签收了但我没收到"]).answer == m.MSG_PUZZLED
     assert kefu.ask("??").answer == m.MSG_NO_TEXT
     # A service-order number after a question answers "which one?", as an order card does.
