@@ -185,7 +185,7 @@ class Assistant:
 
     def _other_issues(self, d: Decision, readings: list[_Reading]) -> tuple[OtherIssue, ...]:
         found: list[OtherIssue] = []
-        seen = {d.case}
+        seen = {d.case or d.faq}
         for x in readings:
             c = x.decision
             if c.uncovered:  # no case to name, but the customer asked: say it is not covered
@@ -193,11 +193,13 @@ class Assistant:
                     seen.add(c.uncovered)
                     found.append(OtherIssue(x.text, CaseRef(None, "", 0.0), m.MSG_UNCOVERED.format(topic=c.uncovered) + m.MSG_UNCOVERED_ALSO))
                 continue
-            if c.route != "case" or c.case in seen or c.confidence < self.params.confidence_of(OTHER_ISSUE_MARGIN) or x.evidence < self.params.min_evidence:
+            # A case, or a category-level topic (价保, 运费险 …) by its FAQ.
+            key = c.case or c.faq
+            if c.refused or not key or key in seen or c.confidence < self.params.confidence_of(OTHER_ISSUE_MARGIN) or x.evidence < self.params.min_evidence:
                 continue
-            seen.add(c.case)
+            seen.add(key)
             found.append(OtherIssue(x.text, CaseRef(c.case, c.category or "", c.confidence),
-                                    self.composer.short_answer(x.result, c.case)))
+                                    self.composer.short_answer(x.result, c.case, None if c.case else c.faq)))
         return tuple(found[:MAX_OTHER_ISSUES])
 
     # --- messages that hold no question ------------------------------------------------------------

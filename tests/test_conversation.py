@@ -54,6 +54,28 @@ def test_a_second_issue_in_one_message_is_named_with_its_case_and_answer(kefu):
     assert kefu.ask("快递显示签收了但我没收到").also == ()
 
 
+PRICE_FAQ = """- id: T-009
+  question: 买完东西降价了，可以申请价格保护吗？
+  variants: [降价了能保价吗, 我要保价, 买完就降价了]
+  answer: 支持价格保护的商品，在价保期内降价的，可以在价格保护页面申请退还差价。
+  case:
+  category: 订单相关问题
+  effective_date: 2026-01-01
+  source: 服务范围文档 一.1
+  sample: true
+"""
+
+
+def test_a_category_level_topic_as_another_issue_is_named_by_its_category(kefu, tiny_kb):
+    faqs = tiny_kb / "faqs" / "faq.yaml"
+    faqs.write_text(faqs.read_text(encoding="utf-8") + PRICE_FAQ, encoding="utf-8")
+    kefu.ingest()
+    a = kefu.ask("快递显示签收了但我没收到，另外我要保价")
+    assert a.case.title == LOST
+    assert [(o.text, o.case.title, o.case.category) for o in a.also] == [("我要保价", None, "订单相关问题")]
+    assert a.also[0].answer.startswith("支持价格保护的商品")  # the topic's approved FAQ answer
+
+
 @pytest.mark.parametrize("message, notice, answer, escalate", [
     ("在吗", m.NOTICE_GREETING, m.MSG_GREETING, False),
     ("您好 您好", m.NOTICE_GREETING, m.MSG_GREETING, False),

@@ -59,7 +59,8 @@ def render(answer: Answer) -> str:
         out += ["", *_paragraph("案例说明", j["summary"])]
     out += ["", *_paragraph("答复", j["answer"])]
     for o in j["also"]:
-        out += ["", *_paragraph(f"另一个问题（{o['case']['title'] or '知识库未收录'}）", f"「{o['text']}」\n{o['answer']}")]
+        named = o["case"]["title"] or o["case"]["category"] or "知识库未收录"
+        out += ["", *_paragraph(f"另一个问题（{named}）", f"「{o['text']}」\n{o['answer']}")]
     if j["reply"]:
         out += ["", *_paragraph("回复客户", f"{j['reply']} {_markers(j['reply_cites'])}")]
     chosen = answer.chosen

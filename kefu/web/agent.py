@@ -77,8 +77,8 @@ def other_issues(kefu: Kefu, a: Answer) -> None:
     with st.container(border=True):
         st.markdown("**客户还提到**")
         for i, o in enumerate(a.also):
-            if not o.case.title:  # a topic the KB does not cover: nothing to open
-                st.markdown(f"「{ui.md(o.text)}」→ **知识库未收录**")
+            if not o.case.title:  # a category-level topic, or one the KB does not cover: no case to open
+                st.markdown(f"「{ui.md(o.text)}」→ **{ui.md(o.case.category) + '（类别级问题）' if o.case.category else '知识库未收录'}**")
                 st.caption(ui.md(o.answer))
                 continue
             st.markdown(f"「{ui.md(o.text)}」→ **{ui.md(o.case.title)}**（{ui.md(o.case.category)}）")

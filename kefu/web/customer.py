@@ -156,7 +156,9 @@ def render_answer(a: Answer, repeated: int = 0) -> None:
     if a.sample:
         st.caption(f":material/info: {ui.MSG_SAMPLE}")
     for o in a.also:
-        named = f"（{ui.md(o.case.title)}）" if o.case.title else ""  # no case: a topic the KB does not cover
+        # A category-level topic is named by its category; one the KB does not cover, not at all.
+        name = o.case.title or o.case.category
+        named = f"（{ui.md(name)}）" if name else ""
         st.markdown(f"**您还提到「{ui.md(o.text)}」**{named}：{ui.md(o.answer)}")
     if a.self_service:
         st.markdown("**您可以先自己试试：**\n\n" + "\n".join(
