@@ -57,10 +57,11 @@ class Composer:
         return next((h.chunk.passage for h in r.hits[:40] if h.chunk.kind == "faq"
                      and (h.chunk.case == case if case else not h.chunk.case and h.chunk.category == category)), None)
 
-    def short_answer(self, r: SearchResult, case: str | None, faq: str | None = None) -> str:
+    def short_answer(self, r: SearchResult, case: str | None, faq: str | None = None) -> tuple[str, bool]:
         """What to say of a case in one paragraph: its best FAQ's approved answer, else its scope
-        item; of a category-level topic, its FAQ's answer (`faq`)."""
-        return self._answer_text(faq or self.best_faq(r, case), case)
+        item; of a category-level topic, its FAQ's answer (`faq`). With whether it is sample content."""
+        faq = faq or self.best_faq(r, case)
+        return self._answer_text(faq, case), self._sample([faq] if faq else [])
 
     def compose(self, d: Decision, r: SearchResult, raw: str, role: str, k: int = 3) -> Answer:
         trigger = next(((w, why) for w, why in self.escalation if w.lower() in r.query), None)

@@ -198,8 +198,8 @@ class Assistant:
             if c.refused or not key or key in seen or c.confidence < self.params.confidence_of(OTHER_ISSUE_MARGIN) or x.evidence < self.params.min_evidence:
                 continue
             seen.add(key)
-            found.append(OtherIssue(x.text, CaseRef(c.case, c.category or "", c.confidence),
-                                    self.composer.short_answer(x.result, c.case, None if c.case else c.faq)))
+            text, sample = self.composer.short_answer(x.result, c.case, None if c.case else c.faq)
+            found.append(OtherIssue(x.text, CaseRef(c.case, c.category or "", c.confidence), text, sample))
         return tuple(found[:MAX_OTHER_ISSUES])
 
     # --- messages that hold no question ------------------------------------------------------------

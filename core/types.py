@@ -163,6 +163,7 @@ class OtherIssue:
     text: str  # the part of the message it was found in
     case: CaseRef
     answer: str
+    sample: bool = False  # the answer rests on an FAQ marked `sample: true`
 
 
 @dataclass(frozen=True)
@@ -238,8 +239,8 @@ class Answer:
             "escalate_reason": self.escalate_reason,
             "faq_id": self.faq_id,
             "related": list(self.related),
-            "also": [{"text": o.text, "case": {"category": o.case.category, "title": o.case.title}, "answer": o.answer}
-                     for o in self.also],
+            "also": [{"text": o.text, "case": {"category": o.case.category, "title": o.case.title}, "answer": o.answer,
+                      "sample": o.sample} for o in self.also],
             "notice": self.notice,
             "kb_version": self.kb_version,
             "latency_ms": round(self.latency_ms, 2),

@@ -50,7 +50,7 @@ def test_a_second_issue_in_one_message_is_named_with_its_case_and_answer(kefu):
     assert [(o.case.title, o.text) for o in a.also] == [(COLD, "冷冻食品到货时已经化了")]
     assert "拍照留存" in a.also[0].answer  # the other case's approved FAQ answer
     assert a.to_json()["also"] == [{"text": "冷冻食品到货时已经化了", "case": {"category": "物流与配送问题", "title": COLD},
-                                    "answer": a.also[0].answer}]
+                                    "answer": a.also[0].answer, "sample": False}]
     assert kefu.ask("快递显示签收了但我没收到").also == ()
 
 
@@ -74,6 +74,7 @@ def test_a_category_level_topic_as_another_issue_is_named_by_its_category(kefu, 
     assert a.case.title == LOST
     assert [(o.text, o.case.title, o.case.category) for o in a.also] == [("我要保价", None, "订单相关问题")]
     assert a.also[0].answer.startswith("支持价格保护的商品")  # the topic's approved FAQ answer
+    assert a.also[0].sample and a.to_json()["also"][0]["sample"] is True  # marked, as a main answer is
 
 
 @pytest.mark.parametrize("message, notice, answer, escalate", [

@@ -60,7 +60,8 @@ def render(answer: Answer) -> str:
     out += ["", *_paragraph("答复", j["answer"])]
     for o in j["also"]:
         named = o["case"]["title"] or o["case"]["category"] or "知识库未收录"
-        out += ["", *_paragraph(f"另一个问题（{named}）", f"「{o['text']}」\n{o['answer']}")]
+        mark = f"\n注意：{MSG_SAMPLE}" if o["sample"] else ""
+        out += ["", *_paragraph(f"另一个问题（{named}）", f"「{o['text']}」\n{o['answer']}{mark}")]
     if j["reply"]:
         out += ["", *_paragraph("回复客户", f"{j['reply']} {_markers(j['reply_cites'])}")]
     chosen = answer.chosen

@@ -79,10 +79,10 @@ def other_issues(kefu: Kefu, a: Answer) -> None:
         for i, o in enumerate(a.also):
             if not o.case.title:  # a category-level topic, or one the KB does not cover: no case to open
                 st.markdown(f"「{ui.md(o.text)}」→ **{ui.md(o.case.category) + '（类别级问题）' if o.case.category else '知识库未收录'}**")
-                st.caption(ui.md(o.answer))
+                st.caption(ui.md(o.answer) + (f"（{ui.MSG_SAMPLE}）" if o.sample else ""))
                 continue
             st.markdown(f"「{ui.md(o.text)}」→ **{ui.md(o.case.title)}**（{ui.md(o.case.category)}）")
-            st.caption(ui.md(o.answer))
+            st.caption(ui.md(o.answer) + (f"（{ui.MSG_SAMPLE}）" if o.sample else ""))
             st.button(f"按「{o.case.title}」处理", key=f"also_{_gen()}_{i}", on_click=ask, args=(kefu, a.query, o.case.title))
 
 

@@ -160,6 +160,8 @@ def render_answer(a: Answer, repeated: int = 0) -> None:
         name = o.case.title or o.case.category
         named = f"（{ui.md(name)}）" if name else ""
         st.markdown(f"**您还提到「{ui.md(o.text)}」**{named}：{ui.md(o.answer)}")
+        if o.sample:
+            st.caption(f":material/info: {ui.MSG_SAMPLE}")
     if a.self_service:
         st.markdown("**您可以先自己试试：**\n\n" + "\n".join(
             f"{n}. {ui.md(s.text)}" for n, s in enumerate(a.self_service, start=1)))
