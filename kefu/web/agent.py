@@ -77,13 +77,13 @@ def other_issues(kefu: Kefu, a: Answer) -> None:
     with st.container(border=True):
         st.markdown("**客户还提到**")
         for i, o in enumerate(a.also):
-            if not o.case.title:  # a category-level topic, or one the KB does not cover: no case to open
-                st.markdown(f"「{ui.md(o.text)}」→ **{ui.md(o.case.category) + '（类别级问题）' if o.case.category else '知识库未收录'}**")
-                st.caption(ui.md(o.answer) + (f"（{ui.MSG_SAMPLE}）" if o.sample else ""))
-                continue
-            st.markdown(f"「{ui.md(o.text)}」→ **{ui.md(o.case.title)}**（{ui.md(o.case.category)}）")
+            # No title: a category-level topic, or one the KB does not cover; no case to open.
+            where = (f"**{ui.md(o.case.title)}**（{ui.md(o.case.category)}）" if o.case.title else
+                     f"**{ui.md(o.case.category)}（类别级问题）**" if o.case.category else "**知识库未收录**")
+            st.markdown(f"「{ui.md(o.text)}」→ {where}")
             st.caption(ui.md(o.answer) + (f"（{ui.MSG_SAMPLE}）" if o.sample else ""))
-            st.button(f"按「{o.case.title}」处理", key=f"also_{_gen()}_{i}", on_click=ask, args=(kefu, a.query, o.case.title))
+            if o.case.title:
+                st.button(f"按「{o.case.title}」处理", key=f"also_{_gen()}_{i}", on_click=ask, args=(kefu, a.query, o.case.title))
 
 
 def _situation(a: Answer) -> int:
