@@ -12,6 +12,7 @@ from answer import messages as m
 from answer.decide import SURE_OOS, DecisionParams, might_be, offered
 from answer.situate import Pick, situate
 from core.kb import Playbook, PlaybookItem
+from core.text import undoes_the_ask
 from core.types import Answer, CaseRef, Chunk, Citation, Decision, HandlingStep, SituationPath
 from index.versions import IndexVersion
 from retrieval.search import SearchResult
@@ -53,9 +54,13 @@ class Composer:
             self.passages.setdefault(c.passage, []).append(c)
 
     def best_faq(self, r: SearchResult, case: str | None, category: str | None = None) -> str | None:
-        """The best-ranked FAQ among the hits that speaks for a case, or with no case for a category."""
-        return next((h.chunk.passage for h in r.hits[:40] if h.chunk.kind == "faq"
-                     and (h.chunk.case == case if case else not h.chunk.case and h.chunk.category == category)), None)
+        """The best-ranked FAQ among the hits that speaks for a case, or with no case for a category;
+        one that undoes what the customer asks to do ("我想退货" → how to cancel a return) only
+        when the case has no other."""
+        found = [h.chunk.passage for h in r.hits[:40] if h.chunk.kind == "faq"
+                 and (h.chunk.case == case if case else not h.chunk.case and h.chunk.category == category)]
+        fits = (p for p in found if not (p in self.faqs and undoes_the_ask(self.faqs[p].question, r.query)))
+        return next(fits, found[0] if found else None)
 
     def short_answer(self, r: SearchResult, case: str | None, faq: str | None = None) -> tuple[str, bool]:
         """What to say of a case in one paragraph: its best FAQ's approved answer, else its scope

@@ -370,6 +370,17 @@ def clean_message(text: str) -> CleanMessage:
     return CleanMessage(" ".join(kept), ChatSignals(**flags, repeated=repeated))
 
 
+# An FAQ about undoing a return or a request ("退货申请不想退了，能撤销吗", "我没申请退货…") and a
+# customer asking to make one ("我想退货"): e5 reads the two alike, negation and all.
+_UNDO = re.compile(r"撤销|撤回|撤了|不想(?:退|换)|不(?:退|换)了|后悔|点错|误点|不小心点|没有?申请|不是我申请")
+_DO_RETURN = re.compile(r"(?:想|要|怎么|如何|咋|申请|能不能|能|可以)(?:退|换)")
+
+
+def undoes_the_ask(faq_question: str, query: str) -> bool:
+    """The FAQ undoes (or disowns) the return or request the query asks to make."""
+    return bool(_UNDO.search(faq_question or "")) and not _UNDO.search(query or "") and bool(_DO_RETURN.search(query or ""))
+
+
 _PUZZLED = re.compile(r"^\s*(?:(?:嗯|啊|额|呃|哈|啥|什么|怎么了)?\s*[?？]+|[…]+|\.{3,})\s*$")
 
 

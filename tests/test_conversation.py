@@ -77,6 +77,27 @@ def test_a_category_level_topic_as_another_issue_is_named_by_its_category(kefu, 
     assert a.also[0].sample and a.to_json()["also"][0]["sample"] is True  # marked, as a main answer is
 
 
+UNDO_FAQ = """- id: T-010
+  question: 退款申请点错了，不想退了，能撤销吗？
+  variants: [退款不想退了, 退款申请撤回, 刚点了退款 后悔了]
+  answer: 退款申请在处理前一般可以在退款详情中撤销。
+  case: 修改或取消订单
+  category: 订单相关问题
+  effective_date: 2026-01-01
+  source: 服务范围文档 一.1
+  sample: false
+"""
+
+
+def test_a_customer_asking_for_a_refund_is_not_told_how_to_cancel_one(kefu, tiny_kb):
+    faqs = tiny_kb / "faqs" / "faq.yaml"
+    faqs.write_text(faqs.read_text(encoding="utf-8") + UNDO_FAQ, encoding="utf-8")
+    kefu.ingest()
+    a = kefu.ask("我想退款")
+    assert a.case.title == "修改或取消订单" and a.faq_id == "T-001"  # e5 reads "不想退了" as "想退"
+    assert kefu.ask("退款不想退了 能撤回吗").faq_id == "T-010"
+
+
 @pytest.mark.parametrize("message, notice, answer, escalate", [
     ("在吗", m.NOTICE_GREETING, m.MSG_GREETING, False),
     ("您好 您好", m.NOTICE_GREETING, m.MSG_GREETING, False),

@@ -18,6 +18,7 @@ from core.text import (
     split_issues,
     split_sentences,
     tokenize,
+    undoes_the_ask,
 )
 from ingest.validate import load_kb
 from tests.conftest import REPO
@@ -254,3 +255,15 @@ def test_no_phrasing_the_kb_answers_reads_as_a_pre_sale_question():
     phrasings = [q for f in kb.faqs for q in (f.question, *f.variants)]
     assert len(phrasings) > 1000
     assert [q for q in phrasings if is_presale(clean_message(q).text)] == []
+
+
+@pytest.mark.parametrize("faq, query, expected", [
+    ("退货申请不想退了，能撤销吗？", "我想退货", True),
+    ("退货申请不想退了，能撤销吗？", "退货申请不想退了", False),  # the customer asks exactly that
+    ("我没申请退货，怎么有快递说要上门取件？", "怎么退货", True),
+    ("我没申请退货，怎么有快递说要上门取件？", "订单被退款了", False),  # no return asked for
+    ("误点了退款申请，还能撤销吗？", "不小心点了申请退款，怎么弄", False),
+    ("网上买的商品可以七天无理由退货吗？", "我想退货", False),
+])
+def test_an_faq_that_undoes_the_ask(faq, query, expected):
+    assert undoes_the_ask(faq, query) is expected
