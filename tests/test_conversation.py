@@ -54,22 +54,25 @@ def test_a_second_issue_in_one_message_is_named_with_its_case_and_answer(kefu):
     assert kefu.ask("快递显示签收了但我没收到").also == ()
 
 
-PRICE_FAQ = """- id: T-009
-  question: 买完东西降价了，可以申请价格保护吗？
-  variants: [降价了能保价吗, 我要保价, 买完就降价了]
-  answer: 支持价格保护的商品，在价保期内降价的，可以在价格保护页面申请退还差价。
-  case:
+def add_faq(kefu, tiny_kb, id: str, question: str, variants: str, answer: str, case: str = "", sample: bool = False) -> None:
+    """One more FAQ (category 订单相关问题) in the tiny KB, ingested."""
+    faqs = tiny_kb / "faqs" / "faq.yaml"
+    faqs.write_text(faqs.read_text(encoding="utf-8") + f"""- id: {id}
+  question: {question}
+  variants: [{variants}]
+  answer: {answer}
+  case: {case}
   category: 订单相关问题
   effective_date: 2026-01-01
   source: 服务范围文档 一.1
-  sample: true
-"""
+  sample: {str(sample).lower()}
+""", encoding="utf-8")
+    kefu.ingest()
 
 
 def test_a_category_level_topic_as_another_issue_is_named_by_its_category(kefu, tiny_kb):
-    faqs = tiny_kb / "faqs" / "faq.yaml"
-    faqs.write_text(faqs.read_text(encoding="utf-8") + PRICE_FAQ, encoding="utf-8")
-    kefu.ingest()
+    add_faq(kefu, tiny_kb, "T-009", "买完东西降价了，可以申请价格保护吗？", "降价了能保价吗, 我要保价, 买完就降价了",
+            "支持价格保护的商品，在价保期内降价的，可以在价格保护页面申请退还差价。", sample=True)
     a = kefu.ask("快递显示签收了但我没收到，另外我要保价")
     assert a.case.title == LOST
     assert [(o.text, o.case.title, o.case.category) for o in a.also] == [("我要保价", None, "订单相关问题")]
@@ -77,22 +80,9 @@ def test_a_category_level_topic_as_another_issue_is_named_by_its_category(kefu, 
     assert a.also[0].sample and a.to_json()["also"][0]["sample"] is True  # marked, as a main answer is
 
 
-UNDO_FAQ = """- id: T-010
-  question: 退款申请点错了，不想退了，能撤销吗？
-  variants: [退款不想退了, 退款申请撤回, 刚点了退款 后悔了]
-  answer: 退款申请在处理前一般可以在退款详情中撤销。
-  case: 修改或取消订单
-  category: 订单相关问题
-  effective_date: 2026-01-01
-  source: 服务范围文档 一.1
-  sample: false
-"""
-
-
 def test_a_customer_asking_for_a_refund_is_not_told_how_to_cancel_one(kefu, tiny_kb):
-    faqs = tiny_kb / "faqs" / "faq.yaml"
-    faqs.write_text(faqs.read_text(encoding="utf-8") + UNDO_FAQ, encoding="utf-8")
-    kefu.ingest()
+    add_faq(kefu, tiny_kb, "T-010", "退款申请点错了，不想退了，能撤销吗？", "退款不想退了, 退款申请撤回, 刚点了退款 后悔了",
+            "退款申请在处理前一般可以在退款详情中撤销。", case="修改或取消订单")
     a = kefu.ask("我想退款")
     assert a.case.title == "修改或取消订单" and a.faq_id == "T-001"  # e5 reads "不想退了" as "想退"
     assert kefu.ask("退款不想退了 能撤回吗").faq_id == "T-010"
